@@ -1,0 +1,53 @@
+# Whistle — one command surface. `make help` lists the targets.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+PYTEST  = $(BIN)/python -m pytest
+STAMP   = $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-unit test-integration test-e2e lint bench bench-quick contract clean
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (Python 3.11+)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install Whistle with its test tools
+
+run: $(STAMP) ## run the whole platform in one process on :8000 (whistle dev)
+	$(BIN)/whistle dev --port $${PORT:-8000} --data-dir $${DATA_DIR:-var}
+
+test: $(STAMP) ## every test tier (broker/PostgreSQL tests skip when absent, fail with WHISTLE_REQUIRE_BROKER=1)
+	$(PYTEST) tests -q
+
+test-unit: $(STAMP) ## fast tests, no I/O
+	$(PYTEST) tests/unit -q
+
+test-integration: $(STAMP) ## against the real PostgreSQL and RabbitMQ
+	$(PYTEST) tests/integration -q
+
+test-e2e: $(STAMP) ## services as real processes
+	$(PYTEST) tests/e2e -q
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check services tests bench
+
+contract: ## check a running server against API.md (BASE_URL=http://127.0.0.1:8000)
+	../shared/tools/contract-check $${BASE_URL:-http://127.0.0.1:8000}
+
+bench: $(STAMP) ## the benchmark: the platform as real processes under load (bench/README.md)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/whistle bench
+
+bench-quick: $(STAMP) ## the benchmark in under two minutes
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/whistle bench --quick
+
+clean: ## remove the venv and local data
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,32 @@
+#!/bin/sh
+# One database and one owning login role per service (DESIGN §2: no service reads another's
+# tables; separate roles make the database enforce it).
+#
+# The postgres image runs this once, when its data volume is empty, from
+# /docker-entrypoint-initdb.d. It must stay executable: the image *sources* a .sh file that is
+# not, and `set -eu` or an error would then leak into the image's own entrypoint.
+#
+#   WHISTLE_DB_PASSWORD  password of the four service roles (required)
+#   WHISTLE_DB_PREFIX    name prefix, default "whistle_" -> whistle_intake, ...; tests pass their
+#                        own so they can run this against a shared server and drop what it made
+set -eu
+
+: "${WHISTLE_DB_PASSWORD:?set WHISTLE_DB_PASSWORD (deploy/.env)}"
+prefix="${WHISTLE_DB_PREFIX:-whistle_}"
+
+for service in intake dispatch notify audit; do
+    name="${prefix}${service}"
+    # psql variables (:"name" identifier, :'password' literal) do the quoting.
+    psql -v ON_ERROR_STOP=1 --no-psqlrc --username "${POSTGRES_USER:-postgres}" --dbname postgres \
+        -v name="$name" -v password="$WHISTLE_DB_PASSWORD" <<'SQL'
+CREATE ROLE :"name" LOGIN PASSWORD :'password';
+CREATE DATABASE :"name" OWNER :"name";
+REVOKE ALL ON DATABASE :"name" FROM PUBLIC;
+SQL
+done
+
+# audit's migration creates the insert-only role its writer uses (DESIGN §6).
+psql -v ON_ERROR_STOP=1 --no-psqlrc --username "${POSTGRES_USER:-postgres}" --dbname postgres \
+    -v name="${prefix}audit" <<'SQL'
+ALTER ROLE :"name" CREATEROLE;
+SQL

@@ -1,0 +1,273 @@
+"""The inbox consumer: applies each event at most once and acks only after the commit.
+
+Messages are taken in batches (up to ``batch_size``) and applied in one database transaction, each
+inside its own savepoint together with its inbox row (``source``, ``id``): a duplicate finds the
+row and is skipped; a handler that raises rolls back only its own savepoint and the message is
+retried through a wait queue (``<queue>.retry.<delay>``), then dead-lettered to ``<queue>.dlq``.
+The handlers run on a helper thread while this thread keeps the connection's heartbeats going.
+A database outage keeps the batch unacked and tries again; the broker redelivers anything
+unacked if the process dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import amqp
+from kombu import Connection, Producer
+from kombu import Consumer as KombuConsumer
+from kombu.message import Message
+from sqlalchemy import Table
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import context, failpoints
+from .broker import CONNECTION_ERRORS, connect
+from .catalogue import CATALOGUE
+from .config import Settings
+from .db import insert_ignore, utcnow
+from .events import CONTENT_TYPE, BadEnvelope, Event, UnknownEventType, parse_event
+from .metrics import WorkerMetrics
+from .outbox import Outbox
+from .topology import Topology
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_HEADER = "x-whistle-attempt"
+ERROR_HEADER = "x-whistle-error"
+ORIGIN_HEADER = "x-whistle-origin-queue"
+FAILED_AT_HEADER = "x-whistle-failed-at"
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets besides the event: the open transaction and a way to emit events."""
+
+    session: Session
+    outbox: Outbox
+    now: datetime
+
+    def emit(self, event_type: str, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return self.outbox.emit(self.session, event_type, data, **kwargs)
+
+
+Handler = Callable[[HandlerContext, Event], None]
+Clock = Callable[[], datetime]
+
+
+class DatabaseUnavailable(Exception):
+    pass
+
+
+def _is_database_outage(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+class Consumer:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        inbox: Table,
+        outbox: Outbox,
+        handlers: dict[str, Handler],
+        *,
+        metrics: WorkerMetrics | None = None,
+        clock: Clock = utcnow,
+    ):
+        unknown = set(handlers) - set(CATALOGUE)
+        if unknown:
+            raise ValueError(f"handlers for unknown event types: {sorted(unknown)}")
+        self.settings = settings
+        self.sessions = sessions
+        self.inbox = inbox
+        self.outbox = outbox
+        self.handlers = handlers
+        self.metrics = metrics
+        self.clock = clock
+        self.service = settings.service
+        self.topology = Topology(settings.topology_prefix, settings.retry_delays)
+        self.ready = threading.Event()  # consuming on a live connection
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.service}-handler")
+
+    # ---- the connection loop -------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                with connect(self.settings) as conn:
+                    backoff = 0.5
+                    self._consume(conn, stop)
+            except CONNECTION_ERRORS as exc:
+                self.ready.clear()
+                log.warning("consumer %s: broker connection lost (%s); reconnecting in %.1fs",
+                            self.service, exc, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10)
+        self.ready.clear()
+        self._executor.shutdown(wait=True)
+
+    def _consume(self, conn: Connection, stop: threading.Event) -> None:
+        channel = conn.channel()
+        self.topology.declare(channel)
+        republisher = conn.channel()  # confirm mode is switched on by its first confirmed publish
+        buffer: list[Message] = []
+        consumer = KombuConsumer(
+            channel,
+            queues=[self.topology.main_queue(self.service)],
+            on_message=buffer.append,
+            prefetch_count=self.settings.prefetch,
+            no_ack=False,
+        )
+        with consumer:
+            self.ready.set()
+            while not stop.is_set():
+                self._pump(conn, 0.25)
+                while buffer and len(buffer) < self.settings.batch_size and self._pump(conn, 0.002):
+                    pass  # gather what is already waiting into the same batch
+                if not buffer:
+                    continue
+                batch = buffer[: self.settings.batch_size]
+                del buffer[: len(batch)]
+                outcomes = self._apply_keeping_heartbeats(conn, batch, stop)
+                if outcomes is None:
+                    return  # stopping during a database outage: unacked, the broker redelivers
+                self._settle(republisher, outcomes)
+
+    def _pump(self, conn: Connection, timeout: float) -> bool:
+        """Read frames for up to ``timeout``; True if something arrived. Sends heartbeats."""
+        try:
+            conn.drain_events(timeout=timeout)
+            got = True
+        except TimeoutError:
+            got = False
+        if not self.settings.uses_memory_bus:
+            conn.heartbeat_check()
+        return got
+
+    def _apply_keeping_heartbeats(self, conn, batch, stop):
+        future = self._executor.submit(self._apply_until_committed, batch, stop)
+        while not future.done():
+            # Keep reading (heartbeats, further deliveries into the buffer) while handlers run.
+            self._pump(conn, 0.2)
+        return future.result()
+
+    def _apply_until_committed(self, batch: list[Message], stop: threading.Event):
+        pause = 0.5
+        while True:
+            try:
+                return self.apply(batch)
+            except DatabaseUnavailable as exc:
+                log.warning("consumer %s: database unavailable (%s); holding %d messages",
+                            self.service, exc, len(batch))
+                if stop.wait(pause):
+                    return None
+                pause = min(pause * 2, 5)
+
+    # ---- applying a batch ---------------------------------------------------------------
+    def apply(self, batch: list[Message]) -> list[tuple[Message, str, str | None]]:
+        """Apply a batch in one transaction; returns (message, outcome, error) per message,
+        outcome being ``ack``, ``retry`` or ``dead``."""
+        outcomes: list[tuple[Message, str, str | None]] = []
+        parsed: list[tuple[Message, Event]] = []
+        for message in batch:
+            try:
+                parsed.append((message, parse_event(message.body)))
+            except (BadEnvelope, UnknownEventType) as exc:
+                log.error("consumer %s: unreadable message dead-lettered: %s", self.service, exc)
+                outcomes.append((message, "dead", str(exc)))
+        try:
+            with self.sessions() as session, session.begin():
+                for message, event in parsed:
+                    outcomes.append((message, *self._apply_one(session, event)))
+        except Exception as exc:
+            if _is_database_outage(exc):
+                raise DatabaseUnavailable(str(exc)) from exc
+            raise
+        failpoints.hit("consumer.after_commit")
+        return outcomes
+
+    def _apply_one(self, session: Session, event: Event) -> tuple[str, str | None]:
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            return "ack", None
+        tokens = context.bind(event.correlation_id, event.actor)
+        try:
+            with session.begin_nested():
+                claimed = insert_ignore(
+                    session,
+                    self.inbox,
+                    {"source": event.source, "event_id": event.id, "type": event.type,
+                     "handled_at": utcnow()},
+                )
+                if claimed:
+                    handler(HandlerContext(session, self.outbox, self.clock()), event)
+                    failpoints.hit("consumer.in_handler")
+            self._count(event, "applied" if claimed else "duplicate")
+            return "ack", None
+        except Exception as exc:
+            if _is_database_outage(exc):
+                raise
+            log.exception("consumer %s: handler for %s %s failed", self.service, event.type, event.id)
+            self._count(event, "failed")
+            return "retry", f"{type(exc).__name__}: {exc}"
+        finally:
+            context.unbind(tokens)
+
+    def _count(self, event: Event, outcome: str) -> None:
+        if self.metrics:
+            self.metrics.handled.labels(self.service, event.type, outcome).inc()
+            self.metrics.lag.observe(max(0.0, (utcnow() - event.time).total_seconds()))
+
+    # ---- acking, retrying, dead-lettering -----------------------------------------------
+    def _settle(self, republisher, outcomes) -> None:
+        for message, outcome, error in outcomes:
+            if outcome != "ack":
+                self._send_elsewhere(republisher, message, outcome, error)
+            message.ack()
+
+    def _send_elsewhere(self, channel, message: Message, outcome: str, error: str | None) -> None:
+        headers = dict(message.headers or {})
+        attempt = int(headers.get(ATTEMPT_HEADER, 1))
+        delays = self.settings.retry_delays
+        if outcome == "retry" and attempt <= len(delays):
+            delay = delays[attempt - 1]
+            target = self.topology.wait_queue_name(self.service, delay)
+            if self.settings.uses_memory_bus:
+                target = self.topology.queue_name(self.service)  # memory:// has no TTLs
+        else:
+            target = self.topology.dlq_name(self.service)
+        headers.update({
+            ATTEMPT_HEADER: attempt + 1,
+            ERROR_HEADER: (error or "")[:500],
+            ORIGIN_HEADER: self.topology.queue_name(self.service),
+            FAILED_AT_HEADER: utcnow().isoformat(),
+        })
+        log.warning("consumer %s: message %s (attempt %d) → %s", self.service,
+                    message.properties.get("message_id"), attempt, target)
+        publish_raw(channel, message.body, target, message.properties.get("message_id"), headers,
+                    confirm=not self.settings.uses_memory_bus,
+                    timeout=self.settings.confirm_timeout)
+        if self.metrics:
+            self.metrics.retries.labels(self.service, "dlq" if target.endswith(".dlq") else "wait").inc()
+
+
+def publish_raw(channel, body: bytes, queue: str, message_id: str | None, headers: dict,
+                *, confirm: bool, timeout: float) -> None:
+    """Publish straight to a queue through the default exchange (confirmed on amqp://)."""
+    if confirm:
+        msg = amqp.Message(body, content_type=CONTENT_TYPE, message_id=message_id, delivery_mode=2,
+                           application_headers=headers)
+        channel.basic_publish_confirm(msg, exchange="", routing_key=queue, mandatory=True,
+                                      confirm_timeout=timeout)
+        return
+    Producer(channel).publish(body, exchange="", routing_key=queue, content_type=CONTENT_TYPE,
+                              content_encoding="utf-8", message_id=message_id, headers=headers)

@@ -1,0 +1,136 @@
+"""SQLAlchemy 2 engines and sessions; the outbox and inbox tables every service carries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on both SQLite (which forgets the zone) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+# BIGINT on PostgreSQL, INTEGER on SQLite (whose autoincrement needs exactly INTEGER PRIMARY KEY).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+def bus_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """The transactional outbox and the consumer inbox, added to a service's metadata."""
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("seq", BigId, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("type", String(64), nullable=False),
+        Column("body", Text, nullable=False),  # the CloudEvent exactly as it will be published
+        Column("status", String(8), nullable=False, default="pending"),  # pending | sent
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("next_attempt_at", UTCDateTime, nullable=True),
+        Column("last_error", Text, nullable=True),
+        Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+        Column("sent_at", UTCDateTime, nullable=True),
+        Index("ix_outbox_pending", "status", "seq"),
+    )
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("source", String(64), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+        Column("type", String(64), nullable=False),
+        Column("handled_at", UTCDateTime, nullable=False, default=utcnow),
+    )
+    return outbox, inbox
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets the dev server's reader threads run beside the writer; the busy timeout makes a
+    # writer wait for the lock instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+def _sqlite_begin_immediate(conn) -> None:
+    # Take the write lock at BEGIN so that two writers queue on busy_timeout instead of one
+    # failing later when it upgrades a read lock.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+def insert_ignore(session: Session, table: Table, values: dict) -> bool:
+    """INSERT that does nothing on a key conflict; True when the row was inserted."""
+    dialect = session.get_bind().dialect.name
+    builder = pg_insert if dialect == "postgresql" else sqlite_insert
+    # RETURNING rather than rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
+    key = next(iter(table.primary_key.columns))
+    statement = builder(table).values(**values).on_conflict_do_nothing().returning(key)
+    return session.execute(statement).first() is not None
+
+def is_postgres(session_or_engine) -> bool:
+    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    return bind.dialect.name == "postgresql"
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+

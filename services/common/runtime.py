@@ -1,0 +1,51 @@
+"""A service's wiring, built once per process by its factory: settings, engine, sessions, outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import Engine, MetaData, Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import Settings
+from .db import make_engine, make_sessionmaker
+from .outbox import Outbox
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    metadata: MetaData
+    engine: Engine
+    sessions: sessionmaker[Session]
+    outbox: Outbox
+
+    @property
+    def service(self) -> str:
+        return self.settings.service
+
+    @property
+    def inbox_table(self) -> Table:
+        return self.metadata.tables["inbox"]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in a transaction, committed on success, rolled back on any exception."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    @classmethod
+    def build(cls, settings: Settings, metadata: MetaData) -> Runtime:
+        engine = make_engine(settings.database_url)
+        sessions = make_sessionmaker(engine)
+        outbox = Outbox(settings.service, metadata.tables["outbox"])
+        outbox.watch(sessions)
+        return cls(settings, metadata, engine, sessions, outbox)
+
+
+def runtime() -> Runtime:
+    """The runtime of the app handling the current request."""
+    return current_app.extensions["whistle"]

@@ -1,0 +1,79 @@
+"""A service's background process: its consumer, its relay and its timers, each on a thread,
+stopped gracefully (the current batch finishes, is committed and acked, connections close)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .consumer import Consumer, Handler
+from .db import utcnow
+from .metrics import WorkerMetrics, new_registry
+from .relay import Relay
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Timer:
+    """A periodic job (dispatch's deadline scan, notify's deliveries): ``run(runtime, now) -> done``.
+    It opens its own transactions, so that slow I/O (a webhook) never runs inside one."""
+
+    name: str
+    run: Callable[[Runtime, datetime], int]
+    interval: float = 1.0
+
+
+@dataclass
+class Worker:
+    runtime: Runtime
+    handlers: dict[str, Handler]
+    timers: list[Timer] = field(default_factory=list)
+    clock: Callable[[], datetime] = utcnow
+    consume: bool = True
+
+    def __post_init__(self) -> None:
+        self.registry = new_registry()
+        self.metrics = WorkerMetrics(self.runtime.service, self.registry)
+        rt = self.runtime
+        self.consumer = Consumer(rt.settings, rt.sessions, rt.inbox_table, rt.outbox, self.handlers,
+                                 metrics=self.metrics, clock=self.clock)
+        self.relay = Relay(rt.settings, rt.sessions, rt.outbox.table, rt.outbox.written, self.metrics)
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> Worker:
+        name = self.runtime.service
+        jobs: list[tuple[str, Callable[[], None]]] = [
+            (f"{name}-relay", lambda: self.relay.run(self.stop_event))
+        ]
+        if self.consume:
+            jobs.append((f"{name}-consumer", lambda: self.consumer.run(self.stop_event)))
+        jobs += [(f"{name}-timer-{t.name}", lambda t=t: self._run_timer(t)) for t in self.timers]
+        for thread_name, target in jobs:
+            thread = threading.Thread(target=target, name=thread_name, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+        return self
+
+    def _run_timer(self, timer: Timer) -> None:
+        while not self.stop_event.is_set():
+            try:
+                fired = timer.run(self.runtime, self.clock())
+                if fired:
+                    log.info("timer %s fired %d", timer.name, fired)
+            except Exception:  # the database may be away; the next tick tries again
+                log.exception("timer %s failed", timer.name)
+            self.stop_event.wait(timer.interval)
+
+    def stop(self, timeout: float = 30) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout)
+
+    def wait_ready(self, timeout: float = 30) -> bool:
+        return not self.consume or self.consumer.ready.wait(timeout)

@@ -1,0 +1,19 @@
+"""Events intake reacts to: dispatch's case.* and task.* keep the public status of each case."""
+
+from __future__ import annotations
+
+from services.common.catalogue import CATALOGUE
+from services.common.consumer import HandlerContext
+from services.common.events import Event
+
+from . import service
+
+
+def follow_case(ctx: HandlerContext, event: Event) -> None:
+    service.apply_status_event(ctx.session, event)
+
+
+STATUS_EVENTS = [t for t in CATALOGUE if (t.startswith("task.") or t.startswith("case."))
+                 and t not in ("case.reported", "case.duplicate_unlinked", "case.feedback_recorded")]
+
+HANDLERS = {event_type: follow_case for event_type in STATUS_EVENTS}
