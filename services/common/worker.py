@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .consumer import Consumer, Handler
-from .db import utcnow
 from .metrics import WorkerMetrics, new_registry
 from .relay import Relay
 from .runtime import Runtime
@@ -33,13 +32,13 @@ class Worker:
     runtime: Runtime
     handlers: dict[str, Handler]
     timers: list[Timer] = field(default_factory=list)
-    clock: Callable[[], datetime] = utcnow
     consume: bool = True
 
     def __post_init__(self) -> None:
         self.registry = new_registry()
         self.metrics = WorkerMetrics(self.runtime.service, self.registry)
         rt = self.runtime
+        self.clock = rt.clock
         self.consumer = Consumer(rt.settings, rt.sessions, rt.inbox_table, rt.outbox, self.handlers,
                                  metrics=self.metrics, clock=self.clock)
         self.relay = Relay(rt.settings, rt.sessions, rt.outbox.table, rt.outbox.written, self.metrics)

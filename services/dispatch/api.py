@@ -8,7 +8,6 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from services.common.auth import Identity, current_identity, require
-from services.common.db import utcnow
 from services.common.errors import ApiError
 from services.common.pagination import decode_cursor, page
 from services.common.runtime import runtime
@@ -74,7 +73,7 @@ def list_rules():
 def list_tasks(args):
     """Tasks, newest first; a department sees only its own."""
     who = current_identity()
-    now = utcnow()
+    now = runtime().now()
     query = select(Task, DispatchCase).join(DispatchCase, DispatchCase.id == Task.case_id)
     if who.role == "department":
         query = query.where(Task.department == who.department)
@@ -109,4 +108,4 @@ def read_task(task_id):
         task = session.get(Task, task_id)
         if task is None or not visible_to(who, task):
             raise ApiError(404, "NOT_FOUND", f"No task {task_id}.")
-        return task_view(task, session.get(DispatchCase, task.case_id), utcnow())
+        return task_view(task, session.get(DispatchCase, task.case_id), runtime().now())

@@ -10,7 +10,6 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from services.common.auth import current_identity, require
-from services.common.db import utcnow
 from services.common.errors import ApiError
 from services.common.pagination import decode_cursor, page
 from services.common.runtime import runtime
@@ -57,7 +56,7 @@ def submit_case(payload):
     who = current_identity()
     rt = runtime()
     with rt.transaction() as session:
-        case = service.submit_case(session, rt.outbox, payload, who, utcnow())
+        case = service.submit_case(session, rt.outbox, payload, who, runtime().now())
         body = case_view(case)
     return body, 201, {"Location": url_for("cases.read_case", case_id=case.id)}
 
@@ -125,7 +124,7 @@ def give_feedback(payload, case_id):
     with rt.transaction() as session:
         case = load_case(session, case_id)
         try:
-            feedback = service.record_feedback(session, rt.outbox, case, payload, who, utcnow())
+            feedback = service.record_feedback(session, rt.outbox, case, payload, who, runtime().now())
         except service.FeedbackNotAllowed as exc:
             raise ApiError(409, "INVALID_STATE", str(exc)) from exc
         return {"id": feedback.id, "case_id": case.id, "satisfaction": feedback.satisfaction,

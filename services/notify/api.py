@@ -8,7 +8,6 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from services.common.auth import current_identity, require
-from services.common.db import utcnow
 from services.common.errors import ApiError
 from services.common.pagination import decode_cursor, page
 from services.common.runtime import runtime
@@ -71,7 +70,7 @@ def put_subscription(payload, department):
         sub.emails = payload.get("emails") or []
         sub.sms = payload.get("sms") or []
         sub.events = payload.get("events") or DEFAULT_EVENTS
-        sub.updated_at = utcnow()
+        sub.updated_at = runtime().now()
         session.add(sub)
         return subscription_view(sub)
 
