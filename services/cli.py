@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 
 from services.common.config import SERVICES, Settings
+
+EXTENSIONS = ("services.audit.cli", "bench.cli")
 
 
 def cmd_migrate(args) -> int:
@@ -113,10 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="purge without asking")
     p.set_defaults(func=cmd_dlq)
 
-    for name in ("audit", "bench"):
-        extension = importlib.util.find_spec(f"services.{name}.cli") if name == "audit" else None
-        if extension:
-            importlib.import_module(f"services.{name}.cli").register(sub)
+    # Commands a service or tool adds for itself (e.g. `whistle audit verify`, `whistle bench`):
+    # a module with register(subparsers).
+    for module in EXTENSIONS:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module).register(sub)
     return parser
 
 
