@@ -119,7 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     # Commands a service or tool adds for itself (e.g. `whistle audit verify`, `whistle bench`):
     # a module with register(subparsers).
     for module in EXTENSIONS:
-        if importlib.util.find_spec(module) is not None:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # its package is not installed (e.g. bench/ outside a checkout)
+            found = False
+        if found:
             importlib.import_module(module).register(sub)
     return parser
 
