@@ -8,22 +8,31 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
+from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import generate_latest
 
 from .db import ping
 from .logs import configure_logging
-from .metrics import render
 from .worker import Worker
 
 log = logging.getLogger(__name__)
 
-GUNICORN_CONFIG = "python:services.gunicorn_conf"
+# The checked-in gunicorn settings; an image that installs Whistle as a wheel points
+# WHISTLE_GUNICORN_CONFIG at its copy.
+GUNICORN_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"
 
 
 def serve(service: str) -> int:
     """Replace this process with gunicorn serving ``services.<service>.app:create_app()``."""
-    argv = ["gunicorn", "--config", os.environ.get("WHISTLE_GUNICORN_CONFIG", GUNICORN_CONFIG),
+    config = os.environ.get("WHISTLE_GUNICORN_CONFIG", str(GUNICORN_CONFIG))
+    if not Path(config).is_file():
+        raise SystemExit(f"whistle serve: no gunicorn config at {config}; set WHISTLE_GUNICORN_CONFIG")
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    argv = [gunicorn if Path(gunicorn).exists() else "gunicorn", "--config", config,
             f"services.{service}.app:create_app()"]
     os.execvp(argv[0], argv)
     return 1  # not reached
@@ -52,7 +61,8 @@ def health_app(worker: Worker):
             status = "200 OK" if ready else "503 Service Unavailable"
             body = json.dumps({"status": "ready" if ready else "unavailable", "checks": checks}).encode()
         elif path == "/metrics":
-            body, content_type = render(worker.registry), "text/plain; version=0.0.4"
+            # A worker is one process: its own registry, never the web processes' shared files.
+            body, content_type = generate_latest(worker.registry), "text/plain; version=0.0.4"
         else:
             status, body = "404 Not Found", b'{"code": "NOT_FOUND", "status": 404}'
         start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
