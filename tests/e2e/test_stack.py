@@ -3,21 +3,16 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.common.auth import issue_token
 from services.common.config import SERVICES
+from services.common.localstack import LocalStack
 from tests import infra
-from tests.e2e.conftest import WHISTLE, free_port, start, stop, wait_http
 from tests.platform import unique_prefix, wait_for
 from tests.receiver import WebhookReceiver
 
@@ -26,65 +21,11 @@ pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.slow]
 SECRET = "stack-webhook-secret-0123456789abcdefgh"
 
 
-class Stack:
-    """Eight processes: a web and a worker per service, torn down at the end of the session."""
-
-    def __init__(self, tmp: Path, broker_url: str, databases: dict[str, str]):
-        self.tmp = tmp
-        self.jwt_secret = "stack-" + uuid.uuid4().hex
-        self.web_ports = {s: free_port() for s in SERVICES}
-        self.worker_ports = {s: free_port() for s in SERVICES}
-        self.env = {
-            "WHISTLE_JWT_SECRET": self.jwt_secret,
-            "WHISTLE_BROKER_URL": broker_url,
-            "WHISTLE_TOPOLOGY_PREFIX": unique_prefix(),
-            "WHISTLE_DATA_DIR": str(tmp / "var"),
-            "WHISTLE_INTAKE_URL": f"http://127.0.0.1:{self.web_ports['intake']}",
-            "WHISTLE_WEB_WORKERS": "2",
-            **{f"WHISTLE_{k}": v for k, v in databases.items()},
-        }
-        self.processes: dict[str, subprocess.Popen] = {}
-
-    def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.web_ports[service]}"
-
-    def start_web(self, service: str) -> None:
-        metrics_dir = self.tmp / f"prometheus-{service}"
-        metrics_dir.mkdir(exist_ok=True)
-        env = {**self.env, "WHISTLE_BIND": f"127.0.0.1:{self.web_ports[service]}",
-               "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-        self.processes[f"{service}-web"] = start(["serve", service], env, self.tmp / f"{service}-web.log")
-
-    def start_worker(self, service: str) -> None:
-        env = {k: v for k, v in self.env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-        self.processes[f"{service}-worker"] = start(
-            ["worker", service, "--port", str(self.worker_ports[service])], env, self.tmp / f"{service}-worker.log")
-
-    def up(self) -> Stack:
-        subprocess.run([WHISTLE, "migrate", "all"], env={**os.environ, **self.env}, check=True,
-                       capture_output=True, timeout=120)
-        for service in SERVICES:
-            self.start_web(service)
-            self.start_worker(service)
-        for service in SERVICES:
-            wait_http(f"{self.url(service)}/readyz", process=self.processes[f"{service}-web"])
-            wait_http(f"http://127.0.0.1:{self.worker_ports[service]}/readyz",
-                      process=self.processes[f"{service}-worker"])
-        return self
-
-    def down(self) -> None:
-        for process in self.processes.values():
-            stop(process)
-
-    def headers(self, role: str, **claims) -> dict[str, str]:
-        return {"Authorization": f"Bearer {issue_token(self.jwt_secret, role=role, **claims)}"}
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory, broker_url):
     names = {f"{s.upper()}_DATABASE_URL": f"whistle_{infra.RUN_ID}_stack_{s}" for s in SERVICES}
     databases = {key: infra.create_database(name) for key, name in names.items()}
-    running = Stack(tmp_path_factory.mktemp("stack"), broker_url, databases)
+    running = LocalStack(tmp_path_factory.mktemp("stack"), broker_url, databases, topology_prefix=unique_prefix())
     try:
         yield running.up()
     finally:
@@ -100,7 +41,7 @@ def receiver():
     r.close()
 
 
-def submit(stack: Stack, title: str) -> dict:
+def submit(stack: LocalStack, title: str) -> dict:
     response = requests.post(f"{stack.url('intake')}/v1/cases", headers=stack.headers("staff", community="武泰闸社区"),
                              json={"title": title, "category": "water_supply",
                                    "location": {"address": "伟业佳苑地下停车场", "community": "武泰闸社区"},
@@ -109,7 +50,7 @@ def submit(stack: Stack, title: str) -> dict:
     return response.json()
 
 
-def audit_types(stack: Stack, case_id: str) -> set[str]:
+def audit_types(stack: LocalStack, case_id: str) -> set[str]:
     items = requests.get(f"{stack.url('audit')}/v1/events?case_id={case_id}", headers=stack.headers("auditor"),
                          timeout=10).json()["items"]
     return {item["type"] for item in items}
@@ -137,7 +78,7 @@ def test_a_case_through_the_real_processes_and_a_worker_restart_loses_nothing(st
         assert stack.processes["dispatch-worker"].wait(30) == 0, "a worker stops cleanly on SIGTERM"
         second = list(pool.map(lambda i: submit(stack, f"漏水 {15 + i}"), range(15)))
     stack.start_worker("dispatch")
-    wait_http(f"http://127.0.0.1:{stack.worker_ports['dispatch']}/readyz", process=stack.processes["dispatch-worker"])
+    stack.wait_worker("dispatch")
     for submitted in first + second:
         wait_for(lambda c=submitted: "task.assigned" in audit_types(stack, c["id"]), timeout=60,
                  what=f"case {submitted['number']} dispatched and audited")
@@ -156,5 +97,5 @@ def test_web_metrics_add_up_across_gunicorn_workers(stack):
                 for sample in family.samples
                 if sample.name == "whistle_http_requests_total" and sample.labels.get("endpoint") == "/healthz")
     assert total >= 200
-    files = {p.name for p in (stack.tmp / "prometheus-audit").glob("counter_*.db")}
+    files = {p.name for p in (stack.workdir / "prometheus-audit").glob("counter_*.db")}
     assert len(files) >= 2, f"both gunicorn workers should have counted requests: {files}"
