@@ -1,0 +1,66 @@
+"""`whistle bench [--quick]`: run the benchmark and write its table, JSON and chart."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from . import report
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="benchmark the platform as real processes (bench/README.md)")
+    p.add_argument("--quick", action="store_true", help="a shorter run, under two minutes")
+    p.add_argument("--rates", default=None, help="open-loop rates in cases/s, e.g. 25,50,100,200")
+    p.add_argument("--out", default=str(RESULTS))
+    p.set_defaults(func=run_bench)
+
+
+def run_bench(args) -> int:
+    from .run import Bench
+
+    rates = [float(r) for r in args.rates.split(",")] if args.rates else ([25, 50, 100] if args.quick
+                                                                         else [25, 50, 100, 200])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    results = Bench(args.quick, rates, out).run()
+    results["wall_s"] = round(time.time() - started, 1)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    report.write_json(out / f"bench-{stamp}.json", results)
+    report.write_json(out / "latest.json", results)
+    charted = report.chart(out / "latency.png", results["open_loop"])
+    print(summary(results))
+    print(f"\nwritten: {out / 'latest.json'}" + (f", {out / 'latency.png'}" if charted else ""))
+    return 0
+
+
+def summary(r: dict) -> str:
+    broker, http = r["floor_broker"], r["floor_http"]
+    lines = [f"Floors: broker publish+confirm → consume+ack {broker['end_to_end_per_s']} msg/s; "
+             f"bare Flask/gunicorn {http['max_per_s']} req/s", ""]
+    rows = []
+    for phase in r["open_loop"]:
+        s = phase["stages"]
+        floor_p99 = http["open_loop"].get(str(phase["rate"]), {}).get("p99")
+        rows.append([f"{phase['rate']:g}/s", f"{phase['completed']}/{phase['accepted']}", s["post"]["p50"],
+                     s["post"]["p99"], floor_p99, s["accepted_to_task"]["p99"], s["accepted_to_webhook"]["p50"],
+                     s["accepted_to_webhook"]["p99"], s["accepted_to_audit"]["p99"]])
+    lines.append(report.table(rows, ["load", "through", "POST p50", "POST p99", "echo p99", "→task p99",
+                                     "→hook p50", "→hook p99", "→audit p99"]))
+    c, b = r["closed_loop"], r["burst"]
+    lines += ["", f"Closed loop: {c['accepted_per_s']} cases/s accepted, {c['through_audit_per_s']} cases/s "
+                  f"through audit ({c['through_audit_per_s'] / http['max_per_s']:.2f} of the bare Flask floor)",
+              f"Burst: {b['accepted']}/{b['cases']} accepted in {b['submit_s']} s, drained "
+              f"{b['drain_after_last_accept_s']} s after the last, {b['through_audit_per_s']} cases/s, lost {b['lost']}",
+              "", report.table([[n, p["peak_rss_mb"], p["cpu_ms_per_case"]] for n, p in r["processes"].items()],
+                               ["process", "peak RSS MB", "CPU ms/case"]),
+              f"CPU per case, all processes: {r['cpu_ms_per_case_total']} ms"]
+    return "\n".join(lines)
+
+
+def dump(path: Path) -> None:
+    print(summary(json.loads(path.read_text())))

@@ -1,0 +1,112 @@
+"""The load generator, run as its own process so it does not share the GIL with what it measures.
+
+Open loop (``--rate``): requests start on a fixed schedule whatever the platform does, and latency
+is measured from the scheduled start, so a stalled server cannot hide its queueing (no coordinated
+omission). Closed loop (``--concurrency``): each client sends its next case when the last is
+answered — the maximum the platform sustains. Writes one JSON line per case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+CASE = {
+    "title": "地下车库自来水主管网渗漏",
+    "description": "高峰期水压不够",
+    "category": "water_supply",
+    "channel": "grid",
+    "location": {"address": "伟业佳苑地下停车场", "street": "紫阳街道", "community": "武泰闸社区", "grid": "G-07"},
+    "reporter": {"name": "尹师傅", "phone": "13800138000"},
+}
+
+_local = threading.local()
+
+
+def session() -> requests.Session:
+    if not hasattr(_local, "session"):
+        _local.session = requests.Session()
+    return _local.session
+
+
+def submit(url: str, token: str, n: int, scheduled: float) -> dict:
+    body = {**CASE, "title": f"{CASE['title']} #{n}",
+            # Spread cases over distinct addresses so none is linked as a duplicate of another.
+            "location": {**CASE["location"], "address": f"{CASE['location']['address']} {n}号"}}
+    started = time.time()
+    try:
+        response = session().post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        status = response.status_code
+        case_id = response.json().get("id") if status == 201 else None
+    except requests.RequestException as exc:
+        status, case_id = 0, None
+        print(f"request {n} failed: {exc}", flush=True)
+    return {"n": n, "case_id": case_id, "status": status, "scheduled": scheduled, "started": started,
+            "accepted": time.time()}
+
+
+def open_loop(url: str, token: str, rate: float, duration: float, offset: int) -> list[dict]:
+    total = int(rate * duration)
+    begin = time.time() + 0.2
+    with ThreadPoolExecutor(max_workers=min(256, max(16, int(rate)))) as pool:
+        futures = []
+        for i in range(total):
+            scheduled = begin + i / rate
+            delay = scheduled - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(submit, url, token, offset + i, scheduled))
+        return [f.result() for f in futures]
+
+
+def closed_loop(url: str, token: str, concurrency: int, duration: float, count: int, offset: int) -> list[dict]:
+    deadline = time.time() + duration if duration else float("inf")
+    counter = iter(range(offset, offset + (count or 10**9)))
+    lock = threading.Lock()
+    results: list[dict] = []
+
+    def client():
+        while time.time() < deadline:
+            with lock:
+                n = next(counter, None)
+            if n is None:
+                return
+            result = submit(url, token, n, time.time())
+            with lock:
+                results.append(result)
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--rate", type=float, help="open loop: cases per second")
+    parser.add_argument("--concurrency", type=int, help="closed loop: clients")
+    parser.add_argument("--duration", type=float, default=0)
+    parser.add_argument("--count", type=int, default=0, help="closed loop: stop after this many")
+    parser.add_argument("--offset", type=int, default=0)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    if args.rate:
+        results = open_loop(args.url, args.token, args.rate, args.duration, args.offset)
+    else:
+        results = closed_loop(args.url, args.token, args.concurrency, args.duration, args.count, args.offset)
+    with open(args.out, "w") as out:
+        for result in results:
+            out.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

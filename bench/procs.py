@@ -1,0 +1,56 @@
+"""Resident memory and CPU time of a process tree, read from /proc (Linux)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def tree(pid: int) -> list[int]:
+    pids = [pid]
+    for child in children(pid):
+        pids += tree(child)
+    return pids
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def snapshot(named: dict[str, int]) -> dict[str, dict[str, float]]:
+    """{process name: {"rss_mb", "cpu_s"}} for each named process and each of its children."""
+    result = {}
+    for name, pid in named.items():
+        for i, member in enumerate(tree(pid)):
+            label = name if i == 0 else f"{name}/{i}"
+            result[label] = {"pid": member, "rss_mb": round(rss_mb(member), 1), "cpu_s": cpu_seconds(member)}
+    return result

@@ -1,0 +1,244 @@
+"""The benchmark: the platform as in production on this machine, driven from a separate process.
+
+Phases: the floors (broker, bare Flask), open-loop load at fixed rates, a closed-loop maximum, and
+a burst whose backlog is timed until it drains. Every case is followed to the end: accepted by
+intake → task visible in dispatch → signed webhook received → its events recorded in audit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import requests
+from tqdm import tqdm
+
+from services.common.config import SERVICES
+from services.common.localstack import LocalStack, free_port, stop, wait_http
+
+from . import floor, procs, report
+from .receiver import Receiver
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN = os.environ.get("WHISTLE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+AMQP = os.environ.get("WHISTLE_BENCH_AMQP", "guest:guest@127.0.0.1:5672")
+SECRET = "bench-webhook-secret-0123456789abcdef!"
+BASE_TYPES = ("case.reported", "case.dispatched", "task.assigned")
+
+
+class Bench:
+    def __init__(self, quick: bool, rates: list[float], out_dir: Path):
+        self.quick = quick
+        self.rates = rates
+        self.out_dir = out_dir
+        self.run_id = uuid.uuid4().hex[:6]
+        self.workdir = out_dir / f"run-{self.run_id}"
+        self.databases: dict[str, str] = {}
+        self.vhost = f"whistle-bench-{self.run_id}"
+        self.results: dict = {"started": datetime.now(UTC).isoformat(), "quick": quick, "machine": machine()}
+        self.peak_rss: dict[str, float] = {}
+        self.offset = 0
+
+    # ---- infrastructure ---------------------------------------------------------------
+    def setup(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["rabbitmqctl", "add_vhost", self.vhost], check=True, capture_output=True)
+        subprocess.run(["rabbitmqctl", "set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*"],
+                       check=True, capture_output=True)
+        with psycopg.connect(f"{PG_ADMIN}/postgres", autocommit=True) as conn:
+            for service in SERVICES:
+                name = f"whistle_bench_{self.run_id}_{service}"
+                conn.execute(f'CREATE DATABASE "{name}"')
+                self.databases[f"{service.upper()}_DATABASE_URL"] = f"{PG_ADMIN}/{name}"
+
+    def teardown(self) -> None:
+        subprocess.run(["rabbitmqctl", "delete_vhost", self.vhost], capture_output=True)
+        with psycopg.connect(f"{PG_ADMIN}/postgres", autocommit=True) as conn:
+            for url in self.databases.values():
+                conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+    @property
+    def broker_url(self) -> str:
+        return f"amqp://{AMQP}/{self.vhost}"
+
+    # ---- load -------------------------------------------------------------------------
+    def loadgen(self, url: str, token: str, *, rate=None, concurrency=None, duration=0.0, count=0) -> list[dict]:
+        out = self.workdir / f"load-{time.time_ns()}.jsonl"
+        args = [sys.executable, "-m", "bench.loadgen", "--url", url, "--token", token, "--out", str(out),
+                "--duration", str(duration), "--offset", str(self.offset)]
+        args += ["--rate", str(rate)] if rate else ["--concurrency", str(concurrency), "--count", str(count)]
+        subprocess.run(args, check=True, cwd=ROOT, timeout=900)
+        results = [json.loads(line) for line in out.read_text().splitlines()]
+        self.offset += len(results) + 1
+        return results
+
+    # ---- floors -----------------------------------------------------------------------
+    def floors(self) -> None:
+        self.results["floor_broker"] = floor.broker_floor(self.broker_url, messages=5000 if self.quick else 20000)
+        port = free_port()
+        env = {**os.environ, "WHISTLE_BIND": f"127.0.0.1:{port}", "WHISTLE_WEB_WORKERS": "2"}
+        echo = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(ROOT / "deploy/gunicorn.conf.py"),
+                                 "bench.echo:create_app()"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}/echo"
+            wait_http(f"http://127.0.0.1:{port}/healthz", process=echo)
+            closed = self.loadgen(url, "none", concurrency=16, duration=4 if self.quick else 8)
+            span = max(r["accepted"] for r in closed) - min(r["started"] for r in closed)
+            open_loop = {}
+            for rate in self.rates:
+                results = self.loadgen(url, "none", rate=rate, duration=3 if self.quick else 6)
+                open_loop[str(rate)] = report.latency_summary([r["accepted"] - r["scheduled"] for r in results])
+            self.results["floor_http"] = {"max_per_s": round(len(closed) / span), "open_loop": open_loop}
+        finally:
+            stop(echo)
+
+    # ---- following cases through the platform -----------------------------------------
+    def completed(self, case_ids: list[str], receiver: Receiver) -> dict[str, dict]:
+        """For each case whose webhook arrived and whose base events are all in audit: its stage times."""
+        with psycopg.connect(self.databases["AUDIT_DATABASE_URL"]) as conn:
+            rows = conn.execute(
+                "SELECT case_id, count(DISTINCT type) FILTER (WHERE type = ANY(%s)), max(recorded_at) "
+                "FROM trail WHERE case_id = ANY(%s) GROUP BY case_id", (list(BASE_TYPES), case_ids)).fetchall()
+        audited = {r[0]: r[2].timestamp() for r in rows if r[1] == len(BASE_TYPES)}
+        with receiver.lock:
+            hooks = dict(receiver.arrivals)
+        return {c: {"audit": audited[c], "webhook": hooks[c]} for c in case_ids if c in audited and c in hooks}
+
+    def follow(self, accepted: list[dict], receiver: Receiver, timeout: float) -> tuple[dict, float]:
+        """Wait until every accepted case is through; returns per-case times and when the last finished."""
+        ids = [r["case_id"] for r in accepted]
+        done: dict[str, dict] = {}
+        deadline = time.time() + timeout
+        with tqdm(total=len(ids), desc="  through audit", leave=False, unit="case") as bar:
+            while len(done) < len(ids) and time.time() < deadline:
+                pending = [c for c in ids if c not in done]
+                for start in range(0, len(pending), 5000):
+                    done.update(self.completed(pending[start:start + 5000], receiver))
+                bar.update(len(done) - bar.n)
+                if len(done) < len(ids):
+                    time.sleep(0.5)
+        # Settle: the last audit rows of each case (e.g. notification.sent) may trail the base ones.
+        time.sleep(1.0)
+        done.update(self.completed(list(done), receiver))
+        finished = max((max(v["audit"], v["webhook"]) for v in done.values()), default=time.time())
+        return done, finished
+
+    def task_times(self, case_ids: list[str]) -> dict[str, float]:
+        with psycopg.connect(self.databases["DISPATCH_DATABASE_URL"]) as conn:
+            rows = conn.execute("SELECT case_id, min(created_at) FROM tasks WHERE case_id = ANY(%s) GROUP BY case_id",
+                                (case_ids,)).fetchall()
+        return {r[0]: r[1].timestamp() for r in rows}
+
+    def stages(self, accepted: list[dict], done: dict[str, dict]) -> dict:
+        tasks = self.task_times([r["case_id"] for r in accepted])
+        post, to_task, to_hook, to_audit = [], [], [], []
+        for r in accepted:
+            post.append(r["accepted"] - r["scheduled"])
+            times = done.get(r["case_id"])
+            if times is None:
+                continue
+            if r["case_id"] in tasks:
+                to_task.append(max(0.0, tasks[r["case_id"]] - r["accepted"]))
+            to_hook.append(times["webhook"] - r["accepted"])
+            to_audit.append(times["audit"] - r["accepted"])
+        return {"post": report.latency_summary(post), "accepted_to_task": report.latency_summary(to_task),
+                "accepted_to_webhook": report.latency_summary(to_hook),
+                "accepted_to_audit": report.latency_summary(to_audit)}
+
+    # ---- phases -----------------------------------------------------------------------
+    def open_loop(self, stack: LocalStack, token: str, receiver: Receiver) -> None:
+        phases = []
+        for rate in self.rates:
+            duration = 6 if self.quick else 20
+            print(f"open loop: {rate:g} cases/s for {duration}s")
+            results = self.loadgen(f"{stack.url('intake')}/v1/cases", token, rate=rate, duration=duration)
+            accepted = [r for r in results if r["status"] == 201]
+            done, _ = self.follow(accepted, receiver, timeout=120)
+            phases.append({"rate": rate, "duration_s": duration, "sent": len(results), "accepted": len(accepted),
+                           "completed": len(done), "stages": self.stages(accepted, done)})
+        self.results["open_loop"] = phases
+
+    def closed_loop(self, stack: LocalStack, token: str, receiver: Receiver) -> None:
+        duration = 10 if self.quick else 30
+        print(f"closed loop: 32 clients for {duration}s")
+        results = self.loadgen(f"{stack.url('intake')}/v1/cases", token, concurrency=32, duration=duration)
+        accepted = [r for r in results if r["status"] == 201]
+        begin = min(r["started"] for r in results)
+        accept_span = max(r["accepted"] for r in results) - begin
+        done, finished = self.follow(accepted, receiver, timeout=300)
+        self.results["closed_loop"] = {
+            "clients": 32, "accepted": len(accepted), "completed": len(done),
+            "accepted_per_s": round(len(accepted) / accept_span, 1),
+            "through_audit_per_s": round(len(done) / (finished - begin), 1),
+            "stages": self.stages(accepted, done)}
+
+    def burst(self, stack: LocalStack, token: str, receiver: Receiver) -> None:
+        count = 1000 if self.quick else 10000
+        print(f"burst: {count} cases as fast as intake takes them, then drain")
+        results = self.loadgen(f"{stack.url('intake')}/v1/cases", token, concurrency=48, count=count)
+        accepted = [r for r in results if r["status"] == 201]
+        begin = min(r["started"] for r in results)
+        last_accepted = max(r["accepted"] for r in results)
+        done, finished = self.follow(accepted, receiver, timeout=900)
+        self.results["burst"] = {
+            "cases": count, "accepted": len(accepted), "completed": len(done),
+            "lost": len(accepted) - len(done), "submit_s": round(last_accepted - begin, 1),
+            "drain_after_last_accept_s": round(max(0.0, finished - last_accepted), 1),
+            "through_audit_per_s": round(len(done) / (finished - begin), 1)}
+
+    # ---- the whole run ----------------------------------------------------------------
+    def sample_memory(self, stack: LocalStack, stop_event: threading.Event) -> None:
+        while not stop_event.wait(1.0):
+            for name, figures in procs.snapshot({k: p.pid for k, p in stack.processes.items()}).items():
+                self.peak_rss[name] = max(self.peak_rss.get(name, 0.0), figures["rss_mb"])
+
+    def run(self) -> dict:
+        self.setup()
+        stack = None
+        receiver = Receiver(SECRET)
+        try:
+            print("floors: raw broker and bare Flask/gunicorn")
+            self.floors()
+            stack = LocalStack(self.workdir / "stack", self.broker_url, self.databases,
+                               extra_env={"WHISTLE_LOG_LEVEL": "WARNING"}).up()
+            admin = stack.headers("admin")
+            requests.put(f"{stack.url('notify')}/v1/subscriptions/water", headers=admin, timeout=10,
+                         json={"webhook_url": receiver.url, "secret": SECRET}).raise_for_status()
+            token = stack.headers("staff", community="武泰闸社区")["Authorization"].split()[1]
+            cpu_before = procs.snapshot({k: p.pid for k, p in stack.processes.items()})
+            sampling = threading.Event()
+            sampler = threading.Thread(target=self.sample_memory, args=(stack, sampling), daemon=True)
+            sampler.start()
+            self.open_loop(stack, token, receiver)
+            self.closed_loop(stack, token, receiver)
+            self.burst(stack, token, receiver)
+            sampling.set()
+            cpu_after = procs.snapshot({k: p.pid for k, p in stack.processes.items()})
+            cases = self.offset
+            self.results["processes"] = {
+                name: {"peak_rss_mb": round(self.peak_rss.get(name, 0.0), 1),
+                       "cpu_ms_per_case": round(1000 * (after["cpu_s"] - cpu_before.get(name, {}).get("cpu_s", 0.0))
+                                                / max(cases, 1), 3)}
+                for name, after in cpu_after.items()}
+            self.results["cpu_ms_per_case_total"] = round(
+                sum(p["cpu_ms_per_case"] for p in self.results["processes"].values()), 2)
+            self.results["webhooks"] = {"received": receiver.total, "bad_signatures": receiver.bad_signatures}
+        finally:
+            receiver.close()
+            if stack is not None:
+                stack.down()
+            self.teardown()
+        return self.results
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "python": sys.version.split()[0], "uname": " ".join(os.uname()[2:4])}
