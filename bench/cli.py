@@ -55,7 +55,8 @@ def summary(r: dict) -> str:
     lines += ["", f"Closed loop: {c['accepted_per_s']} cases/s accepted, {c['through_audit_per_s']} cases/s "
                   f"through audit ({c['through_audit_per_s'] / http['max_per_s']:.2f} of the bare Flask floor)",
               f"Burst: {b['accepted']}/{b['cases']} accepted in {b['submit_s']} s, drained "
-              f"{b['drain_after_last_accept_s']} s after the last, {b['through_audit_per_s']} cases/s, lost {b['lost']}",
+              f"{b['drain_after_last_accept_s']} s after the last, {b['through_audit_per_s']} cases/s, "
+              f"lost {b['lost']}",
               "", report.table([[n, p["peak_rss_mb"], p["cpu_ms_per_case"]] for n, p in r["processes"].items()],
                                ["process", "peak RSS MB", "CPU ms/case"]),
               f"CPU per case, all processes: {r['cpu_ms_per_case_total']} ms"]

@@ -3,7 +3,6 @@ RabbitMQ publish-with-confirm → consume-and-ack with kombu, and a bare Flask a
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -36,7 +35,7 @@ def broker_floor(broker_url: str, messages: int = 20000, batch: int = 500) -> di
                 while not done.is_set():
                     try:
                         conn.drain_events(timeout=1)
-                    except socket.timeout:
+                    except TimeoutError:
                         pass
 
     ready = threading.Event()
