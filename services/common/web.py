@@ -12,6 +12,7 @@ from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api, Blueprint
 from sqlalchemy import MetaData
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import context
 from .config import Settings
@@ -50,6 +51,9 @@ def create_service_app(
     settings = Settings.load(service, config)
     configure_logging(service)
     app = Flask(f"whistle.{service}")
+    # Behind the gateway each app sits under /<service>: honour X-Forwarded-Prefix (and the
+    # scheme and host) so Location headers and /docs links carry the public path.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)
     app.json.ensure_ascii = False  # Chinese text stays readable in responses
     app.json.sort_keys = False
     app.config.update(
