@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 
 from .auth import issue_token
 from .config import SERVICES, Settings
+from .logs import configure_logging
 from .migrations import upgrade
 
 DEMO_TOKENS = [
@@ -45,6 +46,7 @@ def _not_found(environ, start_response):
 
 def run_dev(port: int = 8000, data_dir: str = "var", host: str = "127.0.0.1") -> int:
     os.environ.setdefault("WHISTLE_DATA_DIR", str(Path(data_dir).resolve()))
+    configure_logging()  # one process, four services: each line says its logger, not one service
     config = {"DATA_DIR": data_dir}
     if "WHISTLE_INTAKE_URL" not in os.environ:
         config["INTAKE_URL"] = f"http://{host}:{port}/intake"
