@@ -81,6 +81,8 @@ class CaseDuplicateUnlinked(CaseEvent):
 class CaseFeedbackRecorded(CaseEvent):
     satisfaction = fields.String(required=True, validate=_one_of(SATISFACTION))
     comment = fields.String(load_default=None, allow_none=True)
+    # 0 for the first resolution, +1 per reopening: one feedback per round.
+    round = fields.Integer(load_default=None, allow_none=True)
 
 
 class DepartmentUpdated(Schema):
@@ -200,6 +202,9 @@ class Notification(Schema):
     case_id = uuid_field(load_default=None, allow_none=True)
     department = fields.String(load_default=None, allow_none=True)
     error = fields.String(load_default=None, allow_none=True)
+    # The masked address a person was reached at (a resident's recipient is ``resident:<case id>``).
+    address = fields.String(load_default=None, allow_none=True)
+    community = fields.String(load_default=None, allow_none=True)
 
 
 # type → (schema class, current version)

@@ -13,31 +13,53 @@ from services.common.pagination import decode_cursor, page
 from services.common.runtime import runtime
 from services.common.web import SECURITY
 
-from .models import Delivery, Subscription
-from .schemas import DeliveryListArgs, DeliveryOut, DeliveryPage, SubscriptionIn, SubscriptionOut
-from .service import DEFAULT_EVENTS
+from . import subscriptions
+from .config import NotifyConfig
+from .masking import mask_recipient
+from .models import CommunitySubscription, Delivery, Subscription
+from .schemas import (
+    CommunitySubscriptionIn,
+    CommunitySubscriptionOut,
+    DeliveryListArgs,
+    DeliveryOut,
+    DeliveryPage,
+    SubscriptionIn,
+    SubscriptionOut,
+)
 
 blp = Blueprint("notify", __name__, url_prefix="/v1", description="Subscriptions and deliveries")
 
 
-def mask_secret(secret: str | None) -> str | None:
-    return f"whsec_…{secret[-4:]}" if secret else None
-
-
-def subscription_view(sub: Subscription) -> dict:
+def subscription_view(sub: Subscription, now: datetime) -> dict:
+    secrets = subscriptions.signing_secrets(sub, now)
+    previous = secrets[1] if len(secrets) > 1 else None
     return {"department": sub.department, "webhook_url": sub.webhook_url,
-            "secret": mask_secret(sub.secrets[0] if sub.secrets else None), "emails": sub.emails,
-            "sms": sub.sms, "events": sub.events, "updated_at": sub.updated_at}
+            "secret": subscriptions.mask_secret(secrets[0] if secrets else None),
+            "previous_secret": subscriptions.mask_secret(previous),
+            "previous_secret_valid_until": sub.previous_secret_until if previous else None,
+            "emails": sub.emails, "sms": sub.sms, "events": sub.events, "updated_at": sub.updated_at}
+
+
+def community_view(sub: CommunitySubscription) -> dict:
+    return {"community": sub.community, "emails": sub.emails, "events": sub.events, "updated_at": sub.updated_at}
 
 
 def delivery_view(d: Delivery) -> dict:
-    return {c: getattr(d, c) for c in DeliveryOut().fields}
+    view = {c: getattr(d, c) for c in DeliveryOut().fields}
+    view["recipient"] = mask_recipient(d.channel, d.recipient)
+    return view
 
 
-def require_department_or_admin(department: str) -> None:
+def require_department_or_admin(department: str | None) -> None:
     who = current_identity()
     if who.role == "department" and who.department != department:
-        raise ApiError(403, "FORBIDDEN", "A department manages only its own subscription.")
+        raise ApiError(403, "FORBIDDEN", "A department manages only its own subscription and deliveries.")
+
+
+def require_community_or_admin(community: str) -> None:
+    who = current_identity()
+    if who.role == "staff" and who.community != community:
+        raise ApiError(403, "FORBIDDEN", "Staff manage only their own community's subscription.")
 
 
 @blp.route("/subscriptions/<department>", methods=["GET"])
@@ -45,13 +67,13 @@ def require_department_or_admin(department: str) -> None:
 @blp.doc(security=SECURITY)
 @require("admin", "department")
 def read_subscription(department):
-    """A department's subscription (the secret masked)."""
+    """A department's subscription (secrets masked)."""
     require_department_or_admin(department)
     with runtime().transaction() as session:
         sub = session.get(Subscription, department)
         if sub is None:
             raise ApiError(404, "NOT_FOUND", f"No subscription for {department}.")
-        return subscription_view(sub)
+        return subscription_view(sub, runtime().now())
 
 
 @blp.route("/subscriptions/<department>", methods=["PUT"])
@@ -60,19 +82,45 @@ def read_subscription(department):
 @blp.doc(security=SECURITY)
 @require("admin", "department")
 def put_subscription(payload, department):
-    """Create or replace a department's subscription."""
+    """Create or replace a department's subscription. A new ``secret`` starts a rotation window
+    during which webhooks are signed with both the new and the previous secret."""
     require_department_or_admin(department)
+    rt = runtime()
+    with rt.transaction() as session:
+        existing = session.get(Subscription, department)
+        if payload.get("webhook_url") and not payload.get("secret") and not (existing and existing.secrets):
+            raise ApiError(422, "VALIDATION_ERROR", "The request is not valid: secret: A webhook needs a secret.",
+                           {"json": {"secret": ["A webhook needs a secret of at least 32 characters."]}})
+        window = NotifyConfig.load(rt.settings).rotation_window
+        sub = subscriptions.put_department(session, department, payload, rt.now(), window)
+        return subscription_view(sub, rt.now())
+
+
+@blp.route("/community-subscriptions/<community>", methods=["GET"])
+@blp.response(200, CommunitySubscriptionOut)
+@blp.doc(security=SECURITY)
+@require("admin", "staff")
+def read_community_subscription(community):
+    """A community's staff e-mail subscription."""
+    require_community_or_admin(community)
     with runtime().transaction() as session:
-        sub = session.get(Subscription, department) or Subscription(department=department, secrets=[])
-        sub.webhook_url = payload.get("webhook_url")
-        if payload.get("secret"):
-            sub.secrets = [payload["secret"], *(sub.secrets or [])][:2]
-        sub.emails = payload.get("emails") or []
-        sub.sms = payload.get("sms") or []
-        sub.events = payload.get("events") or DEFAULT_EVENTS
-        sub.updated_at = runtime().now()
-        session.add(sub)
-        return subscription_view(sub)
+        sub = session.get(CommunitySubscription, community)
+        if sub is None:
+            raise ApiError(404, "NOT_FOUND", f"No subscription for {community}.")
+        return community_view(sub)
+
+
+@blp.route("/community-subscriptions/<community>", methods=["PUT"])
+@blp.arguments(CommunitySubscriptionIn)
+@blp.response(200, CommunitySubscriptionOut)
+@blp.doc(security=SECURITY)
+@require("admin", "staff")
+def put_community_subscription(payload, community):
+    """Create or replace the e-mail subscription of a community's staff."""
+    require_community_or_admin(community)
+    rt = runtime()
+    with rt.transaction() as session:
+        return community_view(subscriptions.put_community(session, community, payload, rt.now()))
 
 
 @blp.route("/deliveries", methods=["GET"])
@@ -81,7 +129,7 @@ def put_subscription(payload, department):
 @blp.doc(security=SECURITY)
 @require("admin", "department", "auditor")
 def list_deliveries(args):
-    """The delivery log, newest first; a department sees its own."""
+    """The delivery log, newest first; a department sees its own. People's addresses are masked."""
     who = current_identity()
     query = select(Delivery).order_by(Delivery.created_at.desc(), Delivery.id.desc())
     if who.role == "department":
@@ -97,3 +145,23 @@ def list_deliveries(args):
     with runtime().transaction() as session:
         rows = [delivery_view(d) for d in session.execute(query.limit(args["limit"] + 1)).scalars()]
     return page(rows, args["limit"], lambda r: [r["created_at"].isoformat(), r["id"]])
+
+
+@blp.route("/deliveries/<delivery_id>/retry", methods=["POST"])
+@blp.response(200, DeliveryOut)
+@blp.doc(security=SECURITY)
+@require("admin", "department")
+def retry_delivery(delivery_id):
+    """Put a failed (or waiting) delivery back to ``pending``, due now, with a fresh attempt schedule."""
+    rt = runtime()
+    with rt.transaction() as session:
+        delivery = session.get(Delivery, delivery_id)
+        who = current_identity()
+        if delivery is None or (who.role == "department" and who.department != delivery.department):
+            raise ApiError(404, "NOT_FOUND", f"No delivery {delivery_id}.")
+        if delivery.status == "sent":
+            raise ApiError(409, "INVALID_TRANSITION", "The delivery was sent already.", allowed=[])
+        # Attempts start again from zero: the retry gets the whole backoff schedule; the last error
+        # stays visible until the next attempt replaces it.
+        delivery.status, delivery.attempts, delivery.next_attempt_at = "pending", 0, rt.now()
+        return delivery_view(delivery)

@@ -1,19 +1,19 @@
-"""Events notify reacts to: each may call for deliveries to subscribers."""
+"""Events notify reacts to: every task and case event may teach it about a case and call for
+deliveries to subscribers."""
 
 from __future__ import annotations
 
+from services.common.catalogue import CATALOGUE
 from services.common.consumer import HandlerContext
 from services.common.events import Event
 
-from . import service
+from .planning import plan_deliveries
 
 
 def plan(ctx: HandlerContext, event: Event) -> None:
-    service.plan_deliveries(ctx.session, event, ctx.now)
+    plan_deliveries(ctx.session, event, ctx.now)
 
 
-NOTIFIABLE = ["task.assigned", "task.acknowledged", "task.progressed", "task.returned", "task.completed",
-              "task.reopened", "task.cancelled", "task.due_soon", "task.overdue", "case.escalated",
-              "case.reopened", "case.resolved", "case.closed", "case.dispatched", "case.triaged",
-              "case.whistle_blown"]
+# What notify's queue is bound to (DESIGN §3), and so what a subscription may ask for.
+NOTIFIABLE = sorted(t for t in CATALOGUE if t.startswith(("task.", "case.")))
 HANDLERS = {event_type: plan for event_type in NOTIFIABLE}

@@ -1,0 +1,120 @@
+"""Turning an event into deliveries: who is concerned, through which channels.
+
+Task events concern their task's department; case-level events concern every department with a
+live task on the case. A community's staff hear of their community's cases; the resident who
+reported a case gets a text when it is resolved (with the 回访 question) and when it is closed.
+To answer "which departments, which community" notify keeps a small map per case, learnt from the
+events it consumes (``case_routes``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from services.common.db import insert_ignore, new_id
+from services.common.events import Event
+
+from .models import CaseRoute, CommunitySubscription, Delivery, Subscription
+
+RESIDENT_EVENTS = ("case.resolved", "case.closed")
+ADDS_DEPARTMENT = ("task.assigned", "task.reopened")
+REMOVES_DEPARTMENT = ("task.returned", "task.cancelled")
+
+
+def resident_recipient(case_id: str) -> str:
+    """The resident is named by the case: the number is fetched from intake when sending."""
+    return f"resident:{case_id}"
+
+
+@dataclass(frozen=True)
+class Target:
+    channel: str
+    recipient: str
+    department: str | None = None
+    community: str | None = None
+
+
+def plan_deliveries(session: Session, event: Event, now: datetime) -> int:
+    """Record what ``event`` teaches about its case, then one pending delivery per recipient."""
+    route = remember(session, event, now)
+    targets = department_targets(session, event, route) + community_targets(session, event, route)
+    if event.type in RESIDENT_EVENTS and route is not None and route.reporter_has_phone:
+        targets.append(Target("sms", resident_recipient(route.case_id), community=route.community))
+    body = json.dumps(event.envelope, ensure_ascii=False, separators=(",", ":"))
+    created = 0
+    for target in targets:
+        created += insert_ignore(session, Delivery.__table__, {
+            "id": new_id(), "event_id": event.id, "event_type": event.type, "case_id": event.case_id,
+            "department": target.department, "community": target.community, "channel": target.channel,
+            "recipient": target.recipient, "body": body, "status": "pending", "attempts": 0,
+            "next_attempt_at": now, "created_at": now,
+        })
+    return created
+
+
+def remember(session: Session, event: Event, now: datetime) -> CaseRoute | None:
+    case_id = event.case_id
+    if not case_id:
+        return None
+    data = event.data
+    learns = event.type == "case.reported" or event.type in ADDS_DEPARTMENT + REMOVES_DEPARTMENT
+    if learns:
+        # Insert-if-absent first, so two consumers learning of one case never collide on the key.
+        insert_ignore(session, CaseRoute.__table__, {"case_id": case_id, "departments": [],
+                                                     "reporter_has_phone": False, "updated_at": now})
+    route = session.get(CaseRoute, case_id)
+    if route is None or not learns:
+        return route
+    if event.type == "case.reported":
+        location = data.get("location") or {}
+        route.number, route.title = data.get("number"), data.get("title")
+        route.address, route.community = location.get("address"), location.get("community") or route.community
+        route.reporter_has_phone = bool((data.get("reporter") or {}).get("phone"))
+    elif event.type in ADDS_DEPARTMENT:
+        if data["department"] not in route.departments:
+            route.departments = [*route.departments, data["department"]]  # a new list: JSON columns
+        for name in ("title", "address", "community"):
+            if data.get(name) and not getattr(route, name):
+                setattr(route, name, data[name])
+        if data.get("case_number") and not route.number:
+            route.number = data["case_number"]
+    else:
+        route.departments = [d for d in route.departments if d != data["department"]]
+    route.updated_at = now
+    return route
+
+
+def concerned_departments(event: Event, route: CaseRoute | None) -> list[str]:
+    if event.type.startswith("task."):
+        return [event.data["department"]]
+    departments = list(route.departments) if route else []
+    if event.data.get("department") and event.data["department"] not in departments:
+        departments.append(event.data["department"])  # e.g. the department whose task escalated
+    return departments
+
+
+def department_targets(session: Session, event: Event, route: CaseRoute | None) -> list[Target]:
+    targets: list[Target] = []
+    for department in concerned_departments(event, route):
+        sub = session.get(Subscription, department)
+        if sub is None or event.type not in sub.events:
+            continue
+        if sub.webhook_url and sub.secrets:
+            targets.append(Target("webhook", sub.webhook_url, department=department))
+        targets += [Target("email", address, department=department) for address in sub.emails]
+        targets += [Target("sms", number, department=department) for number in sub.sms]
+    return targets
+
+
+def community_targets(session: Session, event: Event, route: CaseRoute | None) -> list[Target]:
+    community = (route.community if route else None) or event.data.get("community") \
+        or (event.data.get("location") or {}).get("community")
+    if not community:
+        return []
+    sub = session.get(CommunitySubscription, community)
+    if sub is None or event.type not in sub.events:
+        return []
+    return [Target("email", address, community=community) for address in sub.emails]
