@@ -48,14 +48,19 @@ def test_a_message_delivered_twice_is_applied_once(real_config):
             return ((metric("whistle_events_handled_total", {**labels, "outcome": "applied"}) or 0),
                     (metric("whistle_events_handled_total", {**labels, "outcome": "duplicate"}) or 0))
 
-        wait_for(lambda: handled("dispatch") == (1, 1) and handled("audit") == (1, 1),
+        def stored():
+            with platform.runtime("dispatch").transaction() as session:
+                tasks = session.scalar(select(func.count()).select_from(Task)
+                                       .where(Task.case_id == envelope["data"]["case_id"]))
+            with platform.runtime("audit").transaction() as session:
+                rows = session.scalar(select(func.count()).select_from(TrailEntry)
+                                      .where(TrailEntry.event_id == envelope["id"]))
+            return tasks, rows
+
+        # Metrics count a handling before its batch commits: wait for both, then look again.
+        wait_for(lambda: handled("dispatch") == (1, 1) and handled("audit") == (1, 1) and stored() == (1, 1),
                  what="both deliveries handled by dispatch and audit")
-        with platform.runtime("dispatch").transaction() as session:
-            tasks = session.scalar(select(func.count()).select_from(Task)
-                                   .where(Task.case_id == envelope["data"]["case_id"]))
-        with platform.runtime("audit").transaction() as session:
-            rows = session.scalar(select(func.count()).select_from(TrailEntry)
-                                  .where(TrailEntry.event_id == envelope["id"]))
+        tasks, rows = stored()
         assert (tasks, rows) == (1, 1)
     finally:
         platform.stop()
