@@ -1,28 +1,28 @@
-"""Intake's HTTP API (/intake/v1): community staff submit cases and read their status."""
+"""Intake's HTTP API (/intake/v1): community staff submit cases, follow their status, unlink
+duplicates and record 回访 feedback; notify reads a reporter's contact."""
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
-
-from flask import url_for
+from flask import jsonify, request, url_for
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from services.common.auth import current_identity, require
-from services.common.errors import ApiError
-from services.common.pagination import decode_cursor, page
+from services.common.idempotency import HEADER, IdempotencyStore, StoredResponse, fingerprint, read_key
+from services.common.pagination import page
 from services.common.runtime import runtime
 from services.common.web import SECURITY
 
-from . import service
-from .models import Case
-from .schemas import CaseIn, CaseListArgs, CaseOut, CasePage, ContactOut, FeedbackIn, FeedbackOut
+from . import queries, service
+from .models import Case, idempotency_keys
+from .options import intake_options
+from .schemas import CaseIn, CaseListArgs, CaseOut, CasePage, ContactOut, FeedbackIn, FeedbackOut, UnlinkIn
 
-log = logging.getLogger(__name__)
 blp = Blueprint("cases", __name__, url_prefix="/v1", description="Cases as reported by communities")
 
 EVERYONE_BUT_DEPARTMENTS = ("staff", "admin", "auditor", "service")
+IDEMPOTENCY = IdempotencyStore(idempotency_keys)
+IDEMPOTENCY_DOC = {"in": "header", "name": HEADER, "required": False, "schema": {"type": "string", "maxLength": 255},
+                   "description": "Send the same key again to get the first response back instead of a second case."}
 
 
 def case_view(case: Case) -> dict:
@@ -33,99 +33,101 @@ def case_view(case: Case) -> dict:
         "location": {"address": case.address, "street": case.street, "community": case.community,
                      "grid": case.grid, "lat": case.lat, "lon": case.lon},
         "reporter": service.masked_reporter(case), "media_urls": case.media_urls,
-        "duplicate_of": case.duplicate_of, "departments": case.departments,
-        "expected_at": case.expected_at, "notes": case.notes,
+        "duplicate_of": case.duplicate_of, "reporter_count": case.reporter_count,
+        "departments": case.departments, "expected_at": case.expected_at, "notes": case.notes,
         "created_at": case.created_at, "updated_at": case.updated_at,
     }
 
 
-def load_case(session, case_id: str) -> Case:
-    case = session.get(Case, case_id)
-    if case is None:
-        raise ApiError(404, "NOT_FOUND", f"No case {case_id}.")
-    return case
-
-
 @blp.route("/cases", methods=["POST"])
+@require("staff", "admin")
 @blp.arguments(CaseIn)
 @blp.response(201, CaseOut)
-@blp.doc(security=SECURITY)
-@require("staff", "admin")
+@blp.doc(security=SECURITY, parameters=[IDEMPOTENCY_DOC])
 def submit_case(payload):
-    """Submit a case (社区呼叫)."""
-    who = current_identity()
-    rt = runtime()
+    """Submit a case (社区呼叫). A case near an open one of the same category is linked to it as a duplicate."""
+    who, rt = current_identity(), runtime()
+    key = read_key(request.headers)
+
+    def work(session) -> StoredResponse:
+        case = service.submit_case(session, rt.outbox, payload, who, rt.now(), intake_options())
+        return StoredResponse(201, CaseOut().dump(case_view(case)),
+                              {"Location": url_for("cases.read_case", case_id=case.id)})
+
     with rt.transaction() as session:
-        case = service.submit_case(session, rt.outbox, payload, who, runtime().now())
-        body = case_view(case)
-    return body, 201, {"Location": url_for("cases.read_case", case_id=case.id)}
+        if key is None:
+            response, replayed = work(session), False
+        else:
+            response, replayed = IDEMPOTENCY.run(
+                session, caller=who.sub, endpoint="POST /v1/cases", key=key,
+                body_fingerprint=fingerprint(request.get_json()), now=rt.now(), work=lambda: work(session))
+    reply = jsonify(response.body)
+    reply.status_code = response.status
+    reply.headers.update(response.headers)
+    if replayed:
+        reply.headers["Idempotent-Replayed"] = "true"
+    return reply
 
 
 @blp.route("/cases", methods=["GET"])
+@require(*EVERYONE_BUT_DEPARTMENTS)
 @blp.arguments(CaseListArgs, location="query")
 @blp.response(200, CasePage)
 @blp.doc(security=SECURITY)
-@require(*EVERYONE_BUT_DEPARTMENTS)
 def list_cases(args):
-    """Cases, newest first, filtered by status, category, community and time."""
-    query = select(Case).order_by(Case.created_at.desc(), Case.id.desc())
-    for name in ("status", "category", "community"):
-        if args.get(name):
-            query = query.where(getattr(Case, name) == args[name])
-    if args.get("since"):
-        query = query.where(Case.created_at >= args["since"])
-    if args.get("until"):
-        query = query.where(Case.created_at < args["until"])
-    cursor = decode_cursor(args.get("cursor"))
-    if cursor:
-        created, case_id = datetime.fromisoformat(cursor[0]), cursor[1]
-        query = query.where((Case.created_at < created) | ((Case.created_at == created) & (Case.id < case_id)))
+    """Cases, newest first, filtered by status, category, community and time (since ≤ created_at < until)."""
+    query = queries.after_cursor(queries.filtered(args), args.get("cursor"))
     with runtime().transaction() as session:
         rows = session.execute(query.limit(args["limit"] + 1)).scalars().all()
-        result = page([case_view(c) for c in rows], args["limit"],
-                      lambda c: [c["created_at"].isoformat(), c["id"]])
-    return result
+        return page([case_view(c) for c in rows], args["limit"], lambda c: [c["created_at"].isoformat(), c["id"]])
 
 
 @blp.route("/cases/<case_id>", methods=["GET"])
+@require(*EVERYONE_BUT_DEPARTMENTS)
 @blp.response(200, CaseOut)
 @blp.doc(security=SECURITY)
-@require(*EVERYONE_BUT_DEPARTMENTS)
 def read_case(case_id):
     """One case and its public status."""
     with runtime().transaction() as session:
-        return case_view(load_case(session, case_id))
+        return case_view(service.get_case(session, case_id))
 
 
 @blp.route("/cases/<case_id>/contact", methods=["GET"])
+@require("staff", "service", "admin")
 @blp.response(200, ContactOut)
 @blp.doc(security=SECURITY)
-@require("staff", "service", "admin")
 def read_contact(case_id):
-    """The reporter's full contact: staff of the case's community and the service role only."""
-    who = current_identity()
-    with runtime().transaction() as session:
-        case = load_case(session, case_id)
-        if who.role == "staff" and who.community != case.community:
-            raise ApiError(403, "FORBIDDEN", "Only staff of the case's community may read the contact.")
-        log.info("contact read", extra={"case_id": case.id, "reader": who.sub, "role": who.role})
-        return {"name": case.reporter_name, "phone": case.reporter_phone}
+    """The reporter's full contact: staff of the case's community, admin and services; every read is logged."""
+    rt = runtime()
+    with rt.transaction() as session:
+        return service.read_contact(session, service.get_case(session, case_id), current_identity(), rt.now())
+
+
+@blp.route("/cases/<case_id>/unlink", methods=["POST"])
+@require("staff", "admin")
+@blp.arguments(UnlinkIn)
+@blp.response(200, CaseOut)
+@blp.doc(security=SECURITY)
+def unlink_case(payload, case_id):
+    """A linked duplicate is a problem of its own after all: back to ``reported``, dispatch routes it."""
+    rt = runtime()
+    with rt.transaction() as session:
+        case = service.get_case(session, case_id, lock=True)
+        service.unlink_duplicate(session, rt.outbox, case, payload.get("reason"), current_identity(), rt.now())
+        return case_view(case)
 
 
 @blp.route("/cases/<case_id>/feedback", methods=["POST"])
+@require("staff", "admin")
 @blp.arguments(FeedbackIn)
 @blp.response(201, FeedbackOut)
 @blp.doc(security=SECURITY)
-@require("staff", "admin")
 def give_feedback(payload, case_id):
-    """回访: record the resident's satisfaction once the case is resolved."""
-    who = current_identity()
+    """回访: the resident's satisfaction, once per resolution of the case."""
     rt = runtime()
     with rt.transaction() as session:
-        case = load_case(session, case_id)
-        try:
-            feedback = service.record_feedback(session, rt.outbox, case, payload, who, runtime().now())
-        except service.FeedbackNotAllowed as exc:
-            raise ApiError(409, "INVALID_STATE", str(exc)) from exc
-        return {"id": feedback.id, "case_id": case.id, "satisfaction": feedback.satisfaction,
-                "comment": feedback.comment, "created_at": feedback.created_at}
+        case = service.get_case(session, case_id, lock=True)
+        feedback = service.record_feedback(session, rt.outbox, case, payload, current_identity(), rt.now())
+        return {"id": feedback.id, "case_id": case.id, "round": feedback.round,
+                "satisfaction": feedback.satisfaction, "comment": feedback.comment,
+                "created_at": feedback.created_at}

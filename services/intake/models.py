@@ -1,13 +1,15 @@
-"""Intake's tables: cases as reported (with the reporter's contact), and the bus tables."""
+"""Intake's tables: cases as reported (with the reporter's contact), their public status, 回访
+feedback, contact reads, remembered idempotent responses, and the bus tables."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.db import NAMING, UTCDateTime, bus_tables
+from services.common.idempotency import idempotency_table
 
 metadata = MetaData(naming_convention=NAMING)
 
@@ -28,6 +30,8 @@ class Case(Base):
     severity: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(300))
+    # The address normalised for the duplicate check (duplicates.normalise_address).
+    address_key: Mapped[str | None] = mapped_column(String(300))
     street: Mapped[str | None] = mapped_column(String(100))
     community: Mapped[str | None] = mapped_column(String(100))
     grid: Mapped[str | None] = mapped_column(String(50))
@@ -40,11 +44,19 @@ class Case(Base):
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     media_urls: Mapped[list] = mapped_column(JSON, default=list)
     duplicate_of: Mapped[str | None] = mapped_column(String(36))
+    # On an original: how many reports it gathered (itself and its linked duplicates).
+    reporter_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The public status read model, fed by dispatch's events.
     departments: Mapped[list] = mapped_column(JSON, default=list)
     expected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notes: Mapped[list] = mapped_column(JSON, default=list)
+    # What the read model needs to stay right when events come out of order (status.py):
+    # {"tasks": {task id: {department, status, at, version, resolve_due}}, "named": [...], ...}.
+    progress: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    # Time of the dispatch event that set the status; null while intake's own status stands.
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How many times the case was reopened: feedback is taken once per round.
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reported_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -52,6 +64,11 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_created", "created_at", "id"),
         Index("ix_cases_status_created", "status", "created_at", "id"),
+        # GET /v1/cases?category= and ?community= walk these in keyset order; the duplicate check
+        # reads the recent cases of one category through the first.
+        Index("ix_cases_category_created", "category", "created_at", "id"),
+        Index("ix_cases_community_created", "community", "created_at", "id"),
+        Index("ix_cases_category_address", "category", "address_key"),
     )
 
 
@@ -71,10 +88,28 @@ class Feedback(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     case_id: Mapped[str] = mapped_column(String(36), index=True)
+    # The case's reopen_count when given: one answer per resolution.
+    round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     satisfaction: Mapped[str] = mapped_column(String(24))
     comment: Mapped[str | None] = mapped_column(Text)
     recorded_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    __table_args__ = (UniqueConstraint("case_id", "round", name="uq_feedback_case_round"),)
+
+
+class ContactRead(Base):
+    """Every read of a reporter's full contact: who, in which role, which case, when."""
+
+    __tablename__ = "contact_reads"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(36), index=True)
+    reader: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    community: Mapped[str | None] = mapped_column(String(100))
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
 
 outbox, inbox = bus_tables(metadata)
+idempotency_keys = idempotency_table(metadata)

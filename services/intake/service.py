@@ -1,43 +1,71 @@
-"""Intake's rules: taking a case in, and keeping its public status as dispatch reports progress."""
+"""Intake's rules: taking a case in (numbering it, linking duplicates), unlinking, 回访 feedback and
+reading a reporter's contact. No Flask here: views call these inside one transaction."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common.auth import Identity
-from services.common.db import new_id
-from services.common.events import Event
+from services.common.db import is_postgres, new_id
 from services.common.masking import mask_name, mask_phone
 from services.common.outbox import Outbox
 
-from .categories import CATEGORIES
-from .models import Case, CaseNumberCounter, Feedback
+from .duplicates import find_original, normalise_address
+from .models import Case, CaseNumberCounter, ContactRead, Feedback
+from .options import IntakeOptions
+from .text import mask_phones_in_text
+
+log = logging.getLogger(__name__)
+
+FEEDBACK_STATUSES = ("resolved", "closed")
 
 
 class CaseNotFound(LookupError):
-    pass
+    def __init__(self, case_id: str):
+        super().__init__(f"No case {case_id}.")
 
 
-class FeedbackNotAllowed(Exception):
-    def __init__(self, status: str):
-        super().__init__(f"Feedback is taken once a case is resolved; this one is {status}.")
-        self.status = status
+class InvalidState(Exception):
+    """The case's status does not allow this (feedback before resolution, unlinking a non-duplicate)."""
+
+
+class FeedbackAlreadyRecorded(Exception):
+    def __init__(self) -> None:
+        super().__init__("Feedback for this resolution is already recorded; a reopened and again resolved "
+                         "case takes a new one.")
+
+
+class ContactForbidden(PermissionError):
+    def __init__(self) -> None:
+        super().__init__("Only staff of the case's community, admin and services may read the contact.")
 
 
 def next_case_number(session: Session, year: int) -> str:
-    counter = session.execute(
-        select(CaseNumberCounter).where(CaseNumberCounter.year == year).with_for_update()
-    ).scalar_one_or_none()
-    if counter is None:
-        counter = CaseNumberCounter(year=year, last=0)
-        session.add(counter)
-    counter.last += 1
-    session.flush()
-    return f"WS-{year}-{counter.last:06d}"
+    """WS-2026-000123. One atomic upsert: the first case of a year creates the counter row, every
+    other increments it, and concurrent submitters queue on the row lock until each commits."""
+    table = CaseNumberCounter.__table__
+    builder = pg_insert if is_postgres(session) else sqlite_insert
+    statement = (
+        builder(table).values(year=year, last=1)
+        .on_conflict_do_update(index_elements=[table.c.year], set_={"last": table.c.last + 1})
+        .returning(table.c.last)
+    )
+    return f"WS-{year}-{session.execute(statement).scalar_one():06d}"
+
+
+def get_case(session: Session, case_id: str, *, lock: bool = False) -> Case:
+    case = session.get(Case, case_id, with_for_update=lock)
+    if case is None:
+        raise CaseNotFound(case_id)
+    return case
 
 
 def masked_reporter(case: Case) -> dict[str, Any] | None:
@@ -46,53 +74,51 @@ def masked_reporter(case: Case) -> dict[str, Any] | None:
     return {"name": mask_name(case.reporter_name), "phone": mask_phone(case.reporter_phone)}
 
 
-def submit_case(session: Session, outbox: Outbox, payload: dict[str, Any], who: Identity,
-                now: datetime) -> Case:
-    """Store the case and its ``case.reported`` in one transaction."""
+def submit_case(session: Session, outbox: Outbox, payload: dict[str, Any], who: Identity, now: datetime,
+                options: IntakeOptions) -> Case:
+    """Store the case and its ``case.reported`` in one transaction, linked to an open case it duplicates."""
     location = payload["location"]
     reporter = payload.get("reporter") or {}
+    # Numbering first: the counter row's lock is held to the commit, so submissions run one after the
+    # other from here on and the duplicate check below sees every case committed before this one.
+    number = next_case_number(session, now.astimezone(options.timezone).year)
     case = Case(
-        id=new_id(),
-        number=next_case_number(session, now.year),
-        status="reported",
-        title=payload["title"],
-        description=payload.get("description"),
-        category=payload["category"],
-        severity=payload.get("severity") or CATEGORIES[payload["category"]]["severity"],
+        id=new_id(), number=number, status="reported",
+        title=payload["title"], description=payload.get("description"), category=payload["category"],
+        severity=payload.get("severity") or options.categories[payload["category"]]["severity"],
         channel=payload.get("channel") or "web",
-        address=location["address"],
-        street=location.get("street"),
-        community=location.get("community"),
-        grid=location.get("grid"),
-        lat=location.get("lat"),
-        lon=location.get("lon"),
-        reporter_ref=new_id() if reporter else None,
-        reporter_name=reporter.get("name"),
-        reporter_phone=reporter.get("phone"),
-        occurred_at=payload.get("occurred_at"),
-        media_urls=payload.get("media_urls") or [],
-        departments=[],
-        notes=[],
-        reported_by=who.sub,
-        created_at=now,
-        updated_at=now,
-        status_changed_at=now,
+        address=location["address"], address_key=normalise_address(location["address"]),
+        street=location.get("street"), community=location.get("community"), grid=location.get("grid"),
+        lat=location.get("lat"), lon=location.get("lon"),
+        reporter_ref=new_id() if (reporter.get("name") or reporter.get("phone")) else None,
+        reporter_name=reporter.get("name"), reporter_phone=reporter.get("phone"),
+        occurred_at=payload.get("occurred_at"), media_urls=payload.get("media_urls") or [],
+        reporter_count=1, departments=[], notes=[], progress={}, reopen_count=0,
+        reported_by=who.sub, created_at=now, updated_at=now, status_changed_at=None,
     )
     session.add(case)
+    original = find_original(session, case, radius_m=options.duplicate_radius_m,
+                             window=options.duplicate_window, now=now)
+    if original is not None:
+        case.status = "duplicate"
+        case.duplicate_of = original.id
+        original.reporter_count = Case.reporter_count + 1  # in SQL: unlinking may run beside us
     session.flush()
     outbox.emit(session, "case.reported", reported_event_data(case), subject=case.id, actor=who.actor)
     return case
 
 
 def reported_event_data(case: Case) -> dict[str, Any]:
+    """Only a reference and masks of the reporter ride the bus; phone numbers typed into the text
+    are masked too, since every consumer and the audit trail keep what they receive."""
     reporter = masked_reporter(case)
     if reporter is not None:
         reporter["ref"] = case.reporter_ref
     return {
         "case_id": case.id,
         "number": case.number,
-        "title": case.title,
-        "description": case.description,
+        "title": mask_phones_in_text(case.title),
+        "description": mask_phones_in_text(case.description),
         "category": case.category,
         "severity": case.severity,
         "channel": case.channel,
@@ -105,53 +131,58 @@ def reported_event_data(case: Case) -> dict[str, Any]:
     }
 
 
+def unlink_duplicate(session: Session, outbox: Outbox, case: Case, reason: str | None, who: Identity,
+                     now: datetime) -> Case:
+    """Staff decide a linked report is a problem of its own: it goes back to ``reported`` and
+    dispatch, on ``case.duplicate_unlinked``, routes it like a new case."""
+    if case.status != "duplicate" or not case.duplicate_of:
+        raise InvalidState(f"Only a duplicate can be unlinked; this case is {case.status}.")
+    original = session.get(Case, case.duplicate_of, with_for_update=True)
+    if original is not None:
+        original.reporter_count = max(1, original.reporter_count - 1)
+        original.updated_at = max(original.updated_at, now)
+    former = case.duplicate_of
+    case.status, case.duplicate_of, case.status_changed_at, case.updated_at = "reported", None, None, now
+    case.notes = [*case.notes, {"id": new_id(), "at": now.isoformat(), "event": "case.duplicate_unlinked",
+                                "status": "reported", "note": reason, "department": None}]
+    outbox.emit(session, "case.duplicate_unlinked",
+                {"case_id": case.id, "duplicate_of": former, "reason": mask_phones_in_text(reason)},
+                subject=case.id, actor=who.actor)
+    return case
+
+
 def record_feedback(session: Session, outbox: Outbox, case: Case, payload: dict[str, Any],
                     who: Identity, now: datetime) -> Feedback:
-    """回访: the resident's verdict on a resolved case."""
-    if case.status not in ("resolved", "closed"):
-        raise FeedbackNotAllowed(case.status)
-    feedback = Feedback(id=new_id(), case_id=case.id, satisfaction=payload["satisfaction"],
+    """回访: the resident's verdict, once per resolution (a reopened case is resolved anew and asked
+    again). A dissatisfied answer is what lets dispatch reopen the case."""
+    if case.status not in FEEDBACK_STATUSES:
+        raise InvalidState(f"Feedback is taken once a case is resolved or closed; this one is {case.status}.")
+    round_ = case.reopen_count
+    if session.scalar(select(Feedback.id).where(Feedback.case_id == case.id, Feedback.round == round_)):
+        raise FeedbackAlreadyRecorded()
+    feedback = Feedback(id=new_id(), case_id=case.id, round=round_, satisfaction=payload["satisfaction"],
                         comment=payload.get("comment"), recorded_by=who.sub, created_at=now)
-    session.add(feedback)
+    try:
+        with session.begin_nested():  # two answers racing: the unique (case, round) keeps one
+            session.add(feedback)
+    except IntegrityError as exc:
+        raise FeedbackAlreadyRecorded() from exc
     outbox.emit(session, "case.feedback_recorded",
-                {"case_id": case.id, "satisfaction": feedback.satisfaction, "comment": feedback.comment},
+                {"case_id": case.id, "satisfaction": feedback.satisfaction,
+                 "comment": mask_phones_in_text(feedback.comment), "round": round_},
                 subject=case.id, actor=who.actor)
     return feedback
 
 
-# ---- the public status read model ---------------------------------------------------------
-
-# Case status an event moves the case to. Events may arrive out of order or twice: a change is
-# applied only if the event is newer than the last status change it saw.
-CASE_STATUS_BY_EVENT = {
-    "case.dispatched": "dispatched",
-    "case.triaged": "triage",
-    "case.rejected": "rejected",
-    "case.resolved": "resolved",
-    "case.closed": "closed",
-    "case.reopened": "dispatched",
-    "task.acknowledged": "in_progress",
-    "task.progressed": "in_progress",
-}
-
-
-def apply_status_event(session: Session, event: Event) -> None:
-    case = session.get(Case, event.data.get("case_id"))
-    if case is None:
-        return  # not ours (or not yet committed): nothing to show
-    note = {"at": event.time.isoformat(), "status": event.type,
-            "note": event.data.get("note") or event.data.get("reason") or event.data.get("resolution"),
-            "department": event.data.get("department")}
-    case.notes = [*case.notes, note]
-    department = event.data.get("department")
-    if event.type == "task.assigned" and department and department not in case.departments:
-        case.departments = [*case.departments, department]
-    if event.type == "case.dispatched":
-        case.departments = sorted(set(case.departments) | set(event.data["departments"]))
-        case.expected_at = event.data["resolve_due"]
-    new_status = CASE_STATUS_BY_EVENT.get(event.type)
-    if new_status and (case.status_changed_at is None or event.time >= case.status_changed_at):
-        if not (new_status == "in_progress" and case.status in ("resolved", "closed")):
-            case.status = new_status
-            case.status_changed_at = event.time
-    case.updated_at = max(case.updated_at, event.time)
+def read_contact(session: Session, case: Case, who: Identity, now: datetime) -> dict[str, str | None]:
+    """The reporter's full contact, for staff of the case's community, admin and services (notify
+    texting a resident). Every read is recorded: who, in which role, which case, when."""
+    allowed = who.role in ("admin", "service") or (
+        who.role == "staff" and who.community is not None and who.community == case.community)
+    if not allowed:
+        log.warning("contact read refused", extra={"case_id": case.id, "reader": who.sub, "role": who.role})
+        raise ContactForbidden()
+    session.add(ContactRead(id=new_id(), case_id=case.id, reader=who.sub, role=who.role,
+                            community=who.community, read_at=now))
+    log.info("contact read", extra={"case_id": case.id, "reader": who.sub, "role": who.role})
+    return {"name": case.reporter_name, "phone": case.reporter_phone}
