@@ -1,4 +1,5 @@
-"""Dispatch's HTTP API (/dispatch/v1): departments, routing rules and department tasks."""
+"""Dispatch's task API (/dispatch/v1/tasks): a department lists its tasks, reports for duty (报到),
+reports progress, returns a task (退单) or completes it; staff may withdraw one."""
 
 from __future__ import annotations
 
@@ -7,62 +8,21 @@ from datetime import datetime
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from services.common.auth import Identity, current_identity, require
-from services.common.errors import ApiError
+from services.common.auth import require
 from services.common.pagination import decode_cursor, page
 from services.common.runtime import runtime
 from services.common.web import SECURITY
 
-from .models import Department, DispatchCase, RoutingRule, Task
-from .schemas import DepartmentList, RuleList, TaskListArgs, TaskOut, TaskPage
+from . import duty
+from .models import LIVE, DispatchCase, Task
+from .schemas import AcknowledgeIn, CancelIn, CompleteIn, ProgressIn, ReturnIn, TaskListArgs, TaskOut, TaskPage
+from .views import if_match, own_department, task_view, unit_of_work
 
-blp = Blueprint("dispatch", __name__, url_prefix="/v1", description="吹哨报到: departments and their tasks")
+blp = Blueprint("dispatch", __name__, url_prefix="/v1", description="吹哨报到: department tasks")
 
 READERS = ("staff", "department", "admin", "auditor", "service")
-LIVE = ("assigned", "acknowledged", "in_progress")
-
-
-def task_view(task: Task, case: DispatchCase | None, now: datetime) -> dict:
-    live = task.status in LIVE
-    overdue = live and ((task.acknowledged_at is None and now > task.ack_due) or now > task.resolve_due)
-    return {
-        "id": task.id, "case_id": task.case_id, "case_number": case.number if case else None,
-        "department": task.department, "role": task.role, "status": task.status,
-        "severity": task.severity, "title": case.title if case else None,
-        "address": case.address if case else None, "ack_due": task.ack_due,
-        "resolve_due": task.resolve_due, "acknowledged_at": task.acknowledged_at,
-        "completed_at": task.completed_at, "eta": task.eta, "overdue": overdue,
-        "version": task.version, "history": task.history, "created_at": task.created_at,
-    }
-
-
-def visible_to(who: Identity, task: Task) -> bool:
-    return who.role != "department" or who.department == task.department
-
-
-@blp.route("/departments", methods=["GET"])
-@blp.response(200, DepartmentList)
-@blp.doc(security=SECURITY)
-@require(*READERS)
-def list_departments():
-    """The departments that can be summoned."""
-    with runtime().transaction() as session:
-        rows = session.execute(select(Department).order_by(Department.code)).scalars().all()
-        return {"items": [{"code": d.code, "name_zh": d.name_zh, "name_en": d.name_en, "active": d.active}
-                          for d in rows]}
-
-
-@blp.route("/routing-rules", methods=["GET"])
-@blp.response(200, RuleList)
-@blp.doc(security=SECURITY)
-@require(*READERS)
-def list_rules():
-    """Routing rules: category (optionally street/community) → lead, assists, fallback."""
-    with runtime().transaction() as session:
-        rows = session.execute(select(RoutingRule).order_by(RoutingRule.id)).scalars().all()
-        return {"items": [{"category": r.category, "street": r.street, "community": r.community,
-                           "lead": r.lead, "assists": r.assists, "fallback": r.fallback,
-                           "severity": r.severity} for r in rows]}
+DEPARTMENT = ("department", "admin")  # 报到 and 退单 are the department's own word
+STAFF = ("staff", "admin")
 
 
 @blp.route("/tasks", methods=["GET"])
@@ -72,11 +32,11 @@ def list_rules():
 @require(*READERS)
 def list_tasks(args):
     """Tasks, newest first; a department sees only its own."""
-    who = current_identity()
     now = runtime().now()
     query = select(Task, DispatchCase).join(DispatchCase, DispatchCase.id == Task.case_id)
-    if who.role == "department":
-        query = query.where(Task.department == who.department)
+    department = own_department()
+    if department:
+        query = query.where(Task.department == department)
     for name in ("status", "severity", "case_id"):
         if args.get(name):
             query = query.where(getattr(Task, name) == args[name])
@@ -102,10 +62,63 @@ def list_tasks(args):
 @blp.doc(security=SECURITY)
 @require(*READERS)
 def read_task(task_id):
-    """One task with its history."""
-    who = current_identity()
-    with runtime().transaction() as session:
-        task = session.get(Task, task_id)
-        if task is None or not visible_to(who, task):
-            raise ApiError(404, "NOT_FOUND", f"No task {task_id}.")
-        return task_view(task, session.get(DispatchCase, task.case_id), runtime().now())
+    """One task with its history (another department's task is 404)."""
+    with unit_of_work() as work:
+        task = duty.find_task(work, task_id, own_department())
+        return task_view(task, work.session.get(DispatchCase, task.case_id), work.now)
+
+
+def _act(task_id: str, action: str, body: dict) -> dict:
+    with unit_of_work() as work:
+        task = duty.act(work, task_id, action, department=own_department(), if_match=if_match(), **body)
+        return task_view(task, work.session.get(DispatchCase, task.case_id), work.now)
+
+
+@blp.route("/tasks/<task_id>/acknowledge", methods=["POST"])
+@blp.arguments(AcknowledgeIn)
+@blp.response(200, TaskOut)
+@blp.doc(security=SECURITY)
+@require(*DEPARTMENT)
+def acknowledge(body, task_id):
+    """报到: the department reports for duty (optional note and ETA)."""
+    return _act(task_id, "acknowledge", body)
+
+
+@blp.route("/tasks/<task_id>/progress", methods=["POST"])
+@blp.arguments(ProgressIn)
+@blp.response(200, TaskOut)
+@blp.doc(security=SECURITY)
+@require(*DEPARTMENT)
+def progress(body, task_id):
+    """A progress note; the first one moves an acknowledged task to in_progress."""
+    return _act(task_id, "progress", body)
+
+
+@blp.route("/tasks/<task_id>/return", methods=["POST"])
+@blp.arguments(ReturnIn)
+@blp.response(200, TaskOut)
+@blp.doc(security=SECURITY)
+@require(*DEPARTMENT)
+def return_task(body, task_id):
+    """退单: not ours (reason code and reason); a lead task goes to the next fallback department."""
+    return _act(task_id, "return", body)
+
+
+@blp.route("/tasks/<task_id>/complete", methods=["POST"])
+@blp.arguments(CompleteIn)
+@blp.response(200, TaskOut)
+@blp.doc(security=SECURITY)
+@require(*DEPARTMENT)
+def complete(body, task_id):
+    """Done, with a resolution note; the case is resolved when every live task is."""
+    return _act(task_id, "complete", body)
+
+
+@blp.route("/tasks/<task_id>/cancel", methods=["POST"])
+@blp.arguments(CancelIn)
+@blp.response(200, TaskOut)
+@blp.doc(security=SECURITY)
+@require(*STAFF)
+def cancel(body, task_id):
+    """Staff withdraw a task: the department is not needed after all."""
+    return _act(task_id, "cancel", body)

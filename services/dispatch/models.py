@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Index, Integer, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.common.db import NAMING, UTCDateTime, bus_tables
+from services.common.db import NAMING, BigId, UTCDateTime, bus_tables
 
 metadata = MetaData(naming_convention=NAMING)
+
+# Task statuses in which a department still owes work (and its deadlines still run).
+LIVE = ("assigned", "acknowledged", "in_progress")
 
 
 class Base(DeclarativeBase):
@@ -52,6 +55,11 @@ class DispatchCase(Base):
     status: Mapped[str] = mapped_column(String(16))
     duplicate_of: Mapped[str | None] = mapped_column(String(36))
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    # The routing rule's fallback list, kept from dispatch time so that a 退单 reroutes by the rule
+    # the case was sent under even if an admin edits the rules meanwhile.
+    fallback: Mapped[list] = mapped_column(JSON, default=list)
+    # A dissatisfied 回访 reopens a case once; a second one is left to staff.
+    reopened_by_feedback: Mapped[bool] = mapped_column(default=False)
     history: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -77,7 +85,34 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_tasks_department_created", "department", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_tasks_department_created", "department", "created_at", "id"),
+        Index("ix_tasks_created", "created_at", "id"),
+    )
+    # Optimistic locking: every UPDATE says ``WHERE version = :seen``, so of two concurrent
+    # changes (two acknowledges) one wins and the other fails instead of overwriting it.
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Timer(Base):
+    """A deadline alarm (``task.due_soon`` / ``task.overdue``), fired once by the worker's scan."""
+
+    __tablename__ = "timers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(36), index=True)
+    case_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(32))  # "<acknowledge|resolve>.<due_soon|overdue>"
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(16))  # fired | cancelled
+
+    # Only unfired timers are indexed, so a scan that finds nothing due reads a few index pages
+    # however many timers have fired over the years.
+    __table_args__ = (
+        Index("ix_timers_pending", "due_at", postgresql_where=text("fired_at IS NULL"),
+              sqlite_where=text("fired_at IS NULL")),
+    )
 
 
 outbox, inbox = bus_tables(metadata)

@@ -1,18 +1,25 @@
-"""Dispatch's worker: its relay and its consumer (routing reported cases)."""
+"""Dispatch's worker: its relay, its consumer (routing reported cases) and its deadline timers."""
 
 from __future__ import annotations
 
 from services.common.config import Settings
 from services.common.runtime import Runtime
-from services.common.worker import Worker
+from services.common.worker import Timer, Worker
 
-from .handlers import HANDLERS
+from . import timers
+from .handlers import build_handlers
 from .models import metadata
 from .seed import seed_defaults
+from .tiers import parse_tiers
 
 
 def build_worker(config: dict | None = None, **kwargs) -> Worker:
-    runtime = Runtime.build(Settings.load("dispatch", config), metadata)
+    settings = Settings.load("dispatch", config)
+    runtime = Runtime.build(settings, metadata)
     with runtime.transaction() as session:
-        seed_defaults(session, runtime.settings.get("RULES_FILE"))
-    return Worker(runtime, HANDLERS, **kwargs)
+        seed_defaults(session, settings.get("RULES_FILE"))
+    batch = int(settings.get("TIMER_BATCH", timers.BATCH))
+    deadlines = Timer("deadlines", lambda rt, now: timers.fire_due(rt, now, batch),
+                      float(settings.get("TIMER_INTERVAL", 1.0)))
+    kwargs.setdefault("timers", [deadlines])
+    return Worker(runtime, build_handlers(parse_tiers(settings.get("SEVERITY_TIERS"))), **kwargs)

@@ -39,7 +39,7 @@ def test_a_community_rule_needs_its_street_when_it_names_one():
 
 
 def test_the_shipped_rules_route_the_skeleton_categories():
-    config = yaml.safe_load((Path(__file__).parents[2] / "services/dispatch/rules.yaml").read_text())
+    config = yaml.safe_load((Path(__file__).parents[3] / "services/dispatch/rules.yaml").read_text())
     rules = [Rule.from_dict(r) for r in config["rules"]]
     building = choose_rule(rules, "building_safety", None, None)
     assert (building.lead, building.assists, building.fallback) == ("housing", ("urban_mgmt",), ("street_office",))
