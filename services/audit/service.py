@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from services.common.db import is_postgres
+from services.common.db import insert_ignore, is_postgres
 from services.common.events import Event
 from services.common.masking import mask_name, mask_phone
 
@@ -16,7 +17,7 @@ from . import chain
 from .models import TrailEntry
 
 # Any number will do as long as every audit writer uses the same one.
-CHAIN_LOCK = 0x5768697374 # "Whist"
+CHAIN_LOCK = 0x5768697374  # "Whist"
 
 FAILURE_TYPES = {"notification.failed", "task.returned", "case.rejected"}
 
@@ -41,20 +42,39 @@ def mask_data(data: Any) -> Any:
     return data
 
 
-def append(session: Session, event: Event, recorded_at: datetime) -> TrailEntry | None:
-    """Append ``event``; None when it is already in the trail."""
+HEAD_KEY = "whistle.audit.head"  # session.info: (root transaction, seq, chain hash) while it holds the lock
+
+
+def _forget_head(session: Session, _previous) -> None:
+    # Any rollback, a savepoint's included, may have undone rows (and, on PostgreSQL, released a
+    # lock taken inside the savepoint): the next append takes the lock and reads the head again.
+    session.info.pop(HEAD_KEY, None)
+
+
+def _head(session: Session) -> tuple[int, bytes]:
+    """The chain's head for this transaction, read once under the chain lock and then kept."""
+    root = session.get_transaction()
+    cached = session.info.get(HEAD_KEY)
+    if cached and cached[0] is root:
+        return cached[1], cached[2]
+    if not sa_event.contains(session, "after_soft_rollback", _forget_head):
+        sa_event.listen(session, "after_soft_rollback", _forget_head)
     if is_postgres(session):
-        # Several audit consumers may run; one at a time extends the chain, so it never forks.
+        # Several audit consumers may run; one transaction at a time extends the chain, so it never
+        # forks. The lock is held until commit, so rows also become visible in seq order.
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
-    if session.scalar(select(TrailEntry.seq).where(TrailEntry.event_id == event.id)) is not None:
-        return None
-    head = session.execute(
+    row = session.execute(
         select(TrailEntry.seq, TrailEntry.chain_hash).order_by(TrailEntry.seq.desc()).limit(1)
     ).first()
-    seq = (head.seq + 1) if head else 1
-    previous = bytes.fromhex(head.chain_hash) if head else chain.GENESIS
+    seq, head = (row.seq, bytes.fromhex(row.chain_hash)) if row else (0, chain.GENESIS)
+    session.info[HEAD_KEY] = (root, seq, head)
+    return seq, head
+
+
+def trail_row(seq: int, event: Event, recorded_at: datetime) -> dict[str, Any]:
+    """The row as hashed: everything an auditor needs, personal data masked."""
     envelope = event.envelope
-    row = {
+    return {
         "seq": seq,
         "event_id": event.id,
         "type": event.type,
@@ -69,14 +89,25 @@ def append(session: Session, event: Event, recorded_at: datetime) -> TrailEntry 
         "correlation_id": event.correlation_id,
         "data": mask_data(envelope.get("data") or {}),
     }
+
+
+def append(session: Session, event: Event, recorded_at: datetime) -> TrailEntry | None:
+    """Append ``event``; None when it is already in the trail. Cheap inside a batch: the lock is
+    taken and the head read once per transaction, and each append is one INSERT round trip."""
+    seq, previous = _head(session)
+    seq += 1
+    row = trail_row(seq, event, recorded_at)
     canonical = chain.canonical(row)
     leaf = chain.leaf_hash(canonical)
-    entry = TrailEntry(
+    head = chain.chain_hash(previous, leaf)
+    values = dict(
         seq=seq, event_id=event.id, type=event.type, source=event.source, case_id=row["case_id"],
         department=row["department"], actor_role=event.actor.role, actor_id=event.actor.id,
         outcome=row["outcome"], occurred_at=event.time, recorded_at=recorded_at, canonical=canonical,
-        leaf_hash=leaf.hex(), chain_hash=chain.chain_hash(previous, leaf).hex(),
+        leaf_hash=leaf.hex(), chain_hash=head.hex(),
     )
-    session.add(entry)
-    session.flush()
-    return entry
+    # Under the chain lock only event_id can conflict: the event is already in the trail.
+    if not insert_ignore(session, TrailEntry.__table__, values):
+        return None
+    session.info[HEAD_KEY] = (session.get_transaction(), seq, head)
+    return TrailEntry(**values)  # a detached copy of the row, for the caller to read

@@ -1,15 +1,26 @@
-"""Audit's worker: its consumer appending every event to the chain."""
+"""Audit's worker: its consumer appending every event to the chain, and the checkpoint timer."""
 
 from __future__ import annotations
 
 from services.common.config import Settings
 from services.common.runtime import Runtime
-from services.common.worker import Worker
+from services.common.worker import Timer, Worker
 
+from .app import app_config
+from .checkpoints import Signer, checkpoint_if_due
 from .handlers import HANDLERS
 from .models import metadata
 
 
+def checkpoint_timer(signer: Signer) -> Timer:
+    def run(runtime: Runtime, now) -> int:
+        with runtime.transaction() as session:
+            return 1 if checkpoint_if_due(session, signer, now) else 0
+
+    return Timer("checkpoints", run, interval=1.0)
+
+
 def build_worker(config: dict | None = None, **kwargs) -> Worker:
-    runtime = Runtime.build(Settings.load("audit", config), metadata)
-    return Worker(runtime, HANDLERS, **kwargs)
+    settings = Settings.load("audit", app_config(config))
+    runtime = Runtime.build(settings, metadata)
+    return Worker(runtime, HANDLERS, timers=[checkpoint_timer(Signer.from_settings(settings))], **kwargs)
