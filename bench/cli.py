@@ -16,10 +16,14 @@ def register(subparsers) -> None:
     p.add_argument("--quick", action="store_true", help="a shorter run, under two minutes")
     p.add_argument("--rates", default=None, help="open-loop rates in cases/s, e.g. 25,50,100,200")
     p.add_argument("--out", default=str(RESULTS))
+    # ---- per-service figures (bench/micro.py) ----
+    p.add_argument("--micro-only", action="store_true", help="only the per-service figures, each beside its floor")
     p.set_defaults(func=run_bench)
 
 
 def run_bench(args) -> int:
+    if getattr(args, "micro_only", False):
+        return run_micro_only(args)
     from .run import Bench
 
     rates = [float(r) for r in args.rates.split(",")] if args.rates else ([25, 50, 100] if args.quick
@@ -36,6 +40,22 @@ def run_bench(args) -> int:
     print(summary(results))
     print(f"\nwritten: {out / 'latest.json'}" + (f", {out / 'latency.png'}" if charted else ""))
     return 0
+
+
+# ---- per-service figures (bench/micro.py) ----
+def run_micro_only(args) -> int:
+    from .micro import run_micro
+    from .micro import summary as micro_summary
+
+    out = Path(args.out)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    started = time.time()
+    results = run_micro(args.quick, out / f"micro-{stamp}")
+    report.write_json(out / f"micro-{stamp}.json", {"quick": args.quick, "wall_s": round(time.time() - started, 1),
+                                                    "results": results})
+    print(micro_summary(results))
+    print(f"\nwritten: {out / f'micro-{stamp}.json'} ({time.time() - started:.0f} s)")
+    return 0 if all(r.get("pass") is not False for r in results.values()) else 1
 
 
 def summary(r: dict) -> str:
