@@ -19,7 +19,7 @@ import time
 import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import psycopg
 import pytest
@@ -32,9 +32,11 @@ DEPLOY = ROOT / "deploy"
 SERVICES = ("intake", "dispatch", "notify", "audit")
 WEBS = [f"{s}-web" for s in SERVICES]
 WORKERS = [f"{s}-worker" for s in SERVICES]
+ONE_SHOTS = ["migrate", "audit-grant"]  # run to completion before the webs and workers
 CLUSTER_NODES = ("rabbitmq-1", "rabbitmq-2", "rabbitmq-3")
 HEALTHY = {"condition": "service_healthy"}
 MIGRATED = {"condition": "service_completed_successfully"}
+GRANTED = MIGRATED  # audit-grant, likewise exited 0
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -102,7 +104,7 @@ def cluster() -> dict:
 
 
 def test_compose_defines_every_process(base):
-    expected = {"rabbitmq", "postgres", "migrate", "gateway", *WEBS, *WORKERS}
+    expected = {"rabbitmq", "postgres", "gateway", *ONE_SHOTS, *WEBS, *WORKERS}
     assert expected <= set(base["services"])
 
 
@@ -111,12 +113,12 @@ def test_compose_images(base):
     assert services["rabbitmq"]["image"] == "rabbitmq:3.10-management"
     assert services["postgres"]["image"] == "postgres:15"
     assert services["gateway"]["image"].startswith("nginx:")
-    for name in ["migrate", *WEBS, *WORKERS]:
+    for name in [*ONE_SHOTS, *WEBS, *WORKERS]:
         build = services[name]["build"]
         assert (DEPLOY / build["context"]).resolve() == ROOT, name
         assert build["dockerfile"] == "deploy/Dockerfile", name
     # One image for all: the processes differ by command only.
-    assert len({services[n]["image"] for n in ["migrate", *WEBS, *WORKERS]}) == 1
+    assert len({services[n]["image"] for n in [*ONE_SHOTS, *WEBS, *WORKERS]}) == 1
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -132,7 +134,32 @@ def test_compose_migrate_runs_once_before_everything(base):
     assert migrate["restart"] == "no"
     assert migrate["depends_on"] == {"postgres": HEALTHY}
     for service in SERVICES:
-        assert f"WHISTLE_{service.upper()}_DATABASE_URL" in migrate["environment"]
+        database = urlsplit(interpolate(migrate["environment"][f"WHISTLE_{service.upper()}_DATABASE_URL"]))
+        assert (database.username, database.path) == (f"whistle_{service}", f"/whistle_{service}")  # the owners
+    assert "WHISTLE_AUDIT_APP_DATABASE_URL" not in migrate["environment"]
+
+
+def test_compose_audit_grant_runs_as_the_owner_after_migrate(base):
+    """docs/audit.md: migrate and grant as the owner; the web and worker as the insert-only role."""
+    grant = base["services"]["audit-grant"]
+    assert command_of(grant) == "whistle audit grant whistle_audit_app"
+    assert grant["restart"] == "no"
+    assert grant["depends_on"] == {"migrate": MIGRATED}
+    env = grant["environment"]
+    owner = urlsplit(interpolate(env["WHISTLE_AUDIT_DATABASE_URL"]))
+    assert (owner.scheme, owner.hostname, owner.port) == ("postgresql", "postgres", 5432)
+    assert (owner.username, owner.path) == ("whistle_audit", "/whistle_audit")
+    assert env["WHISTLE_AUDIT_DATABASE_URL"] == base["services"]["migrate"]["environment"]["WHISTLE_AUDIT_DATABASE_URL"]
+    # Only audit's owner URL: no other database, no broker, no JWT secret.
+    assert set(env) == {"WHISTLE_LOG_LEVEL", "WHISTLE_AUDIT_DATABASE_URL"}
+
+    # The role it grants is the one the web and worker log in as, and the one postgres-init makes
+    # (${prefix}audit_app, with the default prefix whistle_).
+    role = command_of(grant).split()[-1]
+    for process in ("audit-web", "audit-worker"):
+        app = urlsplit(interpolate(base["services"][process]["environment"]["WHISTLE_AUDIT_APP_DATABASE_URL"]))
+        assert (app.username, app.password) == (role, owner.password), process
+    assert '"${prefix}audit_app"' in INIT_SCRIPT.read_text()
 
 
 @pytest.mark.parametrize("process", WEBS + WORKERS)
@@ -143,11 +170,19 @@ def test_compose_environment(base, process):
     broker = urlsplit(interpolate(env["WHISTLE_BROKER_URL"]))
     assert (broker.scheme, broker.hostname, broker.port) == ("amqp", "rabbitmq", 5672)
 
-    database = urlsplit(interpolate(env[f"WHISTLE_{service.upper()}_DATABASE_URL"]))
+    if service == "audit":
+        # The insert-only role, and not the owner's URL as well: it would win nothing (app.py
+        # prefers the app URL) but a way round the role.
+        database = urlsplit(interpolate(env["WHISTLE_AUDIT_APP_DATABASE_URL"]))
+        assert database.username == "whistle_audit_app"
+        assert "WHISTLE_AUDIT_DATABASE_URL" not in env
+    else:
+        database = urlsplit(interpolate(env[f"WHISTLE_{service.upper()}_DATABASE_URL"]))
+        assert database.username == f"whistle_{service}"
+        assert "WHISTLE_AUDIT_APP_DATABASE_URL" not in env
     assert database.scheme == "postgresql"
     assert (database.hostname, database.port) == ("postgres", 5432)
     assert database.path == f"/whistle_{service}"
-    assert database.username == f"whistle_{service}"
     # Its own database only: no service reads another's tables.
     others = [f"WHISTLE_{o.upper()}_DATABASE_URL" for o in SERVICES if o != service]
     assert not set(others) & set(env)
@@ -174,7 +209,7 @@ def test_compose_ports(base):
     assert [p.rsplit(":", 2)[-2:] for p in services["rabbitmq"]["ports"]] == [["15672", "15672"]]
     # Webs and workers publish nothing: `--scale` would collide on a host port, and the
     # gateway is the one way in.
-    for name in ["postgres", "migrate", *WEBS, *WORKERS]:
+    for name in ["postgres", *ONE_SHOTS, *WEBS, *WORKERS]:
         assert "ports" not in services[name], name
 
 
@@ -191,11 +226,15 @@ def test_compose_healthchecks(base):
 
 def test_compose_start_order(base):
     services = base["services"]
-    for web in WEBS:
+    # audit's wait for the grant (itself after migrate): before it its role can read nothing.
+    ready = {s: {"audit-grant": GRANTED} if s == "audit" else {"migrate": MIGRATED} for s in SERVICES}
+    for service in SERVICES:
         # With the broker down a web keeps accepting (the outbox holds the events).
-        assert services[web]["depends_on"] == {"postgres": HEALTHY, "migrate": MIGRATED}, web
-    for worker in WORKERS:
-        assert services[worker]["depends_on"] == {"postgres": HEALTHY, "rabbitmq": HEALTHY, "migrate": MIGRATED}, worker
+        web, worker = services[f"{service}-web"], services[f"{service}-worker"]
+        assert web["depends_on"] == {"postgres": HEALTHY, **ready[service]}, service
+        assert worker["depends_on"] == {"postgres": HEALTHY, "rabbitmq": HEALTHY, **ready[service]}, service
+    assert services["migrate"]["depends_on"] == {"postgres": HEALTHY}
+    assert services["audit-grant"]["depends_on"] == {"migrate": MIGRATED}
     assert services["gateway"]["depends_on"] == {web: HEALTHY for web in WEBS}
 
 
@@ -252,6 +291,18 @@ def test_cluster_broker_url_lists_every_node(cluster, process):
         assert overlay["depends_on"] == {"rabbitmq-2": HEALTHY, "rabbitmq-3": HEALTHY}
 
 
+def test_cluster_keeps_audit_on_its_insert_only_role(base, cluster):
+    """Compose merges an overlay's environment and depends_on into the base's, key by key: the
+    cluster changes the broker only, and the one-shots, which use no broker, not at all."""
+    for name in ONE_SHOTS:
+        assert name not in cluster["services"], name
+    for process in ("audit-web", "audit-worker"):
+        overlay = cluster["services"][process]
+        assert set(overlay["environment"]) == {"WHISTLE_BROKER_URL"}, process
+        merged = {**base["services"][process]["depends_on"], **overlay.get("depends_on", {})}
+        assert merged["audit-grant"] == GRANTED and "migrate" not in merged, process
+
+
 def _compose_command() -> list[str]:
     """Compose v2 (the Compose Specification); v1 rejects these files' `name` and `configs`."""
     if shutil.which("docker"):
@@ -282,6 +333,12 @@ def test_compose_config_validates(files):
     assert result.returncode == 0, result.stderr
     resolved = json.loads(result.stdout)["services"]
     assert resolved["intake-web"]["command"] == ["whistle", "serve", "intake"]
+    assert resolved["audit-grant"]["command"] == ["whistle", "audit", "grant", "whistle_audit_app"]
+    assert resolved["audit-grant"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    for process in ("audit-web", "audit-worker"):
+        assert resolved[process]["depends_on"]["audit-grant"]["condition"] == "service_completed_successfully"
+        app = urlsplit(resolved[process]["environment"]["WHISTLE_AUDIT_APP_DATABASE_URL"])
+        assert (app.username, app.password) == ("whistle_audit_app", "change-me-whistle")
     hosts = [urlsplit(u).hostname for u in resolved["audit-worker"]["environment"]["WHISTLE_BROKER_URL"].split(";")]
     assert hosts == (list(CLUSTER_NODES) if len(files) == 2 else ["rabbitmq"])
 
@@ -431,9 +488,25 @@ def _connect(**params) -> psycopg.Connection:
     return psycopg.connect(autocommit=True, connect_timeout=5, **params)
 
 
+def _whistle() -> str:
+    """The `whistle` console script of the environment running the tests."""
+    script = Path(sys.executable).with_name("whistle")
+    found = str(script) if os.access(script, os.X_OK) else shutil.which("whistle")
+    assert found, "the whistle command is not installed (pip install -e .)"
+    return found
+
+
+_TRAIL_ROW = (
+    "insert into trail (seq, event_id, type, source, actor_role, actor_id, outcome, occurred_at, recorded_at,"
+    " canonical, leaf_hash, chain_hash) values (%s, %s, 'case.created', 'intake', 'system', 'test', 'ok',"
+    " now(), now(), '\\x00', repeat('0', 64), repeat('0', 64))"
+)
+
+
 @pytest.mark.postgres
 def test_init_script_creates_a_database_and_role_per_service():
-    """Run the script as the image would, against this machine's PostgreSQL (tests/infra.py)."""
+    """Run the script as the image would, against this machine's PostgreSQL (tests/infra.py), then
+    audit's part of compose: `whistle migrate audit` and `whistle audit grant` as the owner."""
     admin = urlsplit(infra.PG_ADMIN_URL)
     server = {"host": admin.hostname or "127.0.0.1", "port": admin.port or 5432}
     admin_login = {**server, "user": admin.username or "postgres", "password": admin.password}
@@ -445,6 +518,7 @@ def test_init_script_creates_a_database_and_role_per_service():
         infra.unavailable("psql", "not installed")
 
     prefix = f"whistle_t{infra.RUN_ID}_"  # roles are cluster-wide: a name per run
+    app_role = f"{prefix}audit_app"
     password = "it's a secret"
     env = {
         **os.environ,
@@ -463,7 +537,14 @@ def test_init_script_creates_a_database_and_role_per_service():
                 "select datname, pg_get_userbyid(datdba) from pg_database where datname like %s order by oid",
                 (prefix + "%",),
             ).fetchall()
+            roles = conn.execute(
+                "select rolname, rolcanlogin, rolcreaterole, rolcreatedb, rolsuper from pg_roles"
+                " where rolname like %s order by rolname",
+                (prefix + "%",),
+            ).fetchall()
         assert owners == [(f"{prefix}{s}", f"{prefix}{s}") for s in SERVICES]
+        # Plain logins, all five: the owners make no roles (audit's is made here, above).
+        assert roles == sorted((f"{prefix}{s}", True, False, False, False) for s in [*SERVICES, "audit_app"])
 
         # Each role logs in with the password and works in its own database...
         own = {**server, "user": f"{prefix}intake", "password": password}
@@ -472,11 +553,43 @@ def test_init_script_creates_a_database_and_role_per_service():
         # ...and cannot even connect to another service's.
         with pytest.raises(psycopg.OperationalError, match="permission denied"):
             _connect(**own, dbname=f"{prefix}audit").close()
+
+        # audit's insert-only role may connect to audit's database, and to no other.
+        app = {**server, "user": app_role, "password": password, "dbname": f"{prefix}audit"}
+        _connect(**app).close()
+        with pytest.raises(psycopg.OperationalError, match="permission denied"):
+            _connect(**{**app, "dbname": f"{prefix}intake"}).close()
+
+        # What compose's migrate and audit-grant run, as the owner (who has no CREATEROLE: the
+        # grant finds the role and only grants).
+        owner_url = (
+            f"postgresql://{prefix}audit:{quote(password, safe='')}@{server['host']}:{server['port']}/{prefix}audit"
+        )
+        cli_env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_AUDIT_")}
+        cli_env["WHISTLE_AUDIT_DATABASE_URL"] = owner_url
+        migrated = subprocess.run([_whistle(), "migrate", "audit"], env=cli_env, capture_output=True, text=True)
+        assert migrated.returncode == 0, migrated.stderr
+        with _connect(**app) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select count(*) from trail")  # nothing before the grant
+        granted = subprocess.run(
+            [_whistle(), "audit", "grant", app_role], env=cli_env, capture_output=True, text=True
+        )
+        assert granted.returncode == 0, granted.stderr
+
+        with _connect(**app) as conn:
+            conn.execute(_TRAIL_ROW, (1, "00000000-0000-4000-8000-000000000001"))
+            assert conn.execute("select seq, actor_id from trail").fetchall() == [(1, "test")]
+            # Refused by the privileges, before the append-only triggers could be reached.
+            for statement in ("update trail set actor_id = 'someone else'", "delete from trail", "truncate trail"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement)
+            assert conn.execute("select count(*) from trail").fetchone() == (1,)
     finally:
         with _connect(**admin_login, dbname="postgres") as conn:
             for service in SERVICES:
                 conn.execute(f'drop database if exists "{prefix}{service}" with (force)')
                 conn.execute(f'drop role if exists "{prefix}{service}"')
+            conn.execute(f'drop role if exists "{app_role}"')  # after the database its grants were in
 
 
 # --- nginx.conf -------------------------------------------------------------------------------
@@ -742,7 +855,9 @@ def test_procfile_processes_get_their_own_ports_and_a_real_broker(tmp_path):
 def test_deploy_page_documents_every_variable(base):
     page = (ROOT / "docs" / "deploy.md").read_text()
     names = set(env_file(DEPLOY / ".env.example"))
-    for name in [*WEBS, *WORKERS, "migrate"]:
+    for name in [*WEBS, *WORKERS, *ONE_SHOTS]:
         names |= set(base["services"][name]["environment"])
+    for name in ONE_SHOTS:
+        assert f"| {name} | `{command_of(base['services'][name])}` |" in page, f"{name} not in the process table"
     missing = sorted(n for n in names if f"`{n}`" not in page)
     assert not missing, f"docs/deploy.md does not mention {missing}"
