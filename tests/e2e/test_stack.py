@@ -41,10 +41,11 @@ def receiver():
     r.close()
 
 
-def submit(stack: LocalStack, title: str) -> dict:
+def submit(stack: LocalStack, title: str, building: int = 1) -> dict:
+    # Each case at its own address: the same problem at the same place would be linked as a duplicate.
     response = requests.post(f"{stack.url('intake')}/v1/cases", headers=stack.headers("staff", community="武泰闸社区"),
                              json={"title": title, "category": "water_supply",
-                                   "location": {"address": "伟业佳苑地下停车场", "community": "武泰闸社区"},
+                                   "location": {"address": f"伟业佳苑 {building} 栋", "community": "武泰闸社区"},
                                    "reporter": {"name": "尹师傅", "phone": "13800138000"}}, timeout=10)
     assert response.status_code == 201, response.text
     return response.json()
@@ -73,10 +74,10 @@ def test_a_case_through_the_real_processes_and_a_worker_restart_loses_nothing(st
 
     # SIGTERM dispatch's worker while cases keep coming, then start it again: nothing is lost.
     with ThreadPoolExecutor(4) as pool:
-        first = list(pool.map(lambda i: submit(stack, f"漏水 {i}"), range(15)))
+        first = list(pool.map(lambda i: submit(stack, f"漏水 {i}", building=100 + i), range(15)))
         stack.processes["dispatch-worker"].send_signal(signal.SIGTERM)
         assert stack.processes["dispatch-worker"].wait(30) == 0, "a worker stops cleanly on SIGTERM"
-        second = list(pool.map(lambda i: submit(stack, f"漏水 {15 + i}"), range(15)))
+        second = list(pool.map(lambda i: submit(stack, f"漏水 {15 + i}", building=200 + i), range(15)))
     stack.start_worker("dispatch")
     stack.wait_worker("dispatch")
     for submitted in first + second:
