@@ -72,7 +72,9 @@ def _head(session: Session) -> tuple[int, bytes]:
 
 
 def trail_row(seq: int, event: Event, recorded_at: datetime) -> dict[str, Any]:
-    """The row as hashed: everything an auditor needs, personal data masked."""
+    """The row as hashed: everything an auditor needs, personal data masked. verify.py reads the query
+    columns back out of these bytes by their place among the sorted top-level keys: adding or renaming
+    a key means changing ``verify._content_problem`` too."""
     envelope = event.envelope
     return {
         "seq": seq,

@@ -46,6 +46,13 @@ def test_an_export_verifies_offline_exactly_as_the_api_does(rt, signer, client, 
     assert summary["checked"] == 11 and summary["checkpoint"] == {"size": 10, "ok": True}
 
 
+def test_awkward_rows_verify_offline_as_they_do_in_the_api(rt, client, auditor, tmp_path, key_file, capsys):
+    trail.append(rt, trail.awkward(), trail.awkward(structured=True), trail.closed())
+    code, summary = offline(export(client, auditor, tmp_path), key_file, capsys)
+    assert (code, summary) == (0, client.get("/v1/verify", headers=auditor).json)
+    assert (summary["ok"], summary["checked"]) == (True, 3)
+
+
 @pytest.mark.parametrize("tamper", trail.TAMPERS, ids=lambda t: t.__name__)
 def test_an_export_of_a_tampered_trail_fails_offline_as_the_api_does(rt, signer, client, auditor, tmp_path,
                                                                       key_file, capsys, tamper):

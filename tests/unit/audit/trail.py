@@ -46,6 +46,30 @@ def feedback(case_id: str, satisfaction: str, at: datetime) -> dict:
                        service="intake", time=at)
 
 
+def awkward(case_id: str | None = None, *, structured: bool = False) -> dict:
+    """An event whose hashed row is as awkward as an envelope allows: quotes, backslashes, control
+    characters and Chinese in strings, ``data`` holding its own "department", "seq" and "type" and
+    arrays of strings; ``structured``: an object for the subject and a list for the actor's department."""
+    envelope = task_event("task.acknowledged", case_id or str(uuid.uuid4()), str(uuid.uuid4()), "water", T0)
+    envelope["actorid"] = 'water "duty", \\ 值班\x01'
+    envelope["actordept"] = ["water", 'fi,"re'] if structured else 'wa,"ter\\'
+    envelope["subject"] = ({"department": "fire", "seq": 1, "type": "case.closed", "list": ["a", "b"]}
+                           if structured else 'a "subject", 主题')
+    envelope["data"]["extra"] = {"department": "fire", "seq": 99, "type": "x", "notes": ["到场", '"q",']}
+    return envelope
+
+
+QUERY_COLUMNS = {"event_id": lambda: str(uuid.uuid4()), "type": lambda: "case.reported",
+                 "case_id": lambda: str(uuid.uuid4()), "department": lambda: "fire",
+                 "actor_id": lambda: "someone-else", "outcome": lambda: "failure"}
+
+
+def change_query_column(runtime, seq: int, column: str) -> None:
+    """Hide row ``seq`` from a filter on ``column`` without touching what was hashed."""
+    with runtime.transaction() as session:
+        session.execute(update(TrailEntry).where(TrailEntry.seq == seq).values({column: QUERY_COLUMNS[column]()}))
+
+
 # ---- attacks by someone holding the owner's rights ----------------------------------------------
 
 def drop_triggers(engine: Engine) -> None:
