@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import amqp
@@ -31,6 +33,39 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 
 class ConfirmTimeout(ConnectionError):
     """The broker did not confirm in time: the connection is suspect and must be replaced."""
+
+
+def close_connection(conn: Connection, *, broken: bool) -> None:
+    """Close ``conn``. A broken one is dropped without the closing handshake: on a dead socket
+    py-amqp would wait for ``close-ok`` forever (and a connection that failed in confirm mode must
+    never be reused — kombu PR #2201)."""
+    try:
+        if broken:
+            conn.collect()
+        else:
+            conn.release()
+    except Exception:  # noqa: BLE001 - closing a broken connection may fail in many ways
+        pass
+
+
+def keep_alive(conn: Connection) -> None:
+    """Read whatever frames are waiting and send a heartbeat if one is due. py-amqp only counts
+    the server's heartbeats it has read, so an idle connection must still read (DESIGN §8)."""
+    try:
+        conn.drain_events(timeout=0)
+    except TimeoutError:
+        pass
+    conn.heartbeat_check()
+
+
+def queue_depth(conn: Connection, queue: str) -> int:
+    """Messages ready in ``queue`` (a passive declare: nothing is consumed). On its own channel,
+    because a missing queue closes the channel it was asked on."""
+    channel = conn.channel()
+    try:
+        return channel.queue_declare(queue, passive=True).message_count
+    finally:
+        channel.close()
 
 
 def connect(settings: Settings) -> Connection:
@@ -62,17 +97,47 @@ class PublishResult:
 class Publisher:
     """Port: publish a batch, report which messages the broker took responsibility for."""
 
+    broken = False  # a failed publisher's connection is dropped, never reused
+
     def publish_batch(self, messages: list[Outgoing]) -> PublishResult:
         raise NotImplementedError
 
+    def keep_alive(self) -> None:
+        """Called while idle: keep the connection's heartbeats going."""
+
+    def queue_depth(self, queue: str) -> int | None:
+        """Messages ready in ``queue``; None where the transport cannot tell."""
+        return None
+
     def close(self) -> None:
         raise NotImplementedError
+
+
+@contextmanager
+def corked(transport) -> Iterator[None]:
+    """Gather every frame written in the block and send them in one ``sendall`` at its end.
+    py-amqp writes each message with its own system call; for a batch of 500 that costs more than
+    everything else the relay does (bench/relay_throughput.py). Relies on py-amqp's transports
+    writing through their ``_write`` attribute; the frame writer reuses one buffer, hence the copy."""
+    frames: list[bytes] = []
+    own = vars(transport).get("_write")  # TCP: the socket's sendall; SSL: None (a method)
+    transport._write = lambda data: frames.append(bytes(data))
+    try:
+        yield
+    finally:
+        if own is None:
+            del transport._write
+        else:
+            transport._write = own
+        if frames:
+            transport.write(b"".join(frames))
 
 
 class AmqpPublisher(Publisher):
     def __init__(self, conn: Connection, confirm_timeout: float):
         self.conn = conn
         self.confirm_timeout = confirm_timeout
+        self.broken = False  # set by any failure: the connection is then dropped, never reused
         self.channel = conn.channel()
         self.channel.confirm_select()
         self._next_tag = 1
@@ -102,10 +167,35 @@ class AmqpPublisher(Publisher):
     def _on_return(self, exc, exchange, routing_key, message) -> None:
         # basic.return arrives before the basic.ack of the same message.
         message_id = message.properties.get("message_id")
-        self._result.failed[message_id] = f"unroutable: {exchange}/{routing_key} ({exc})"
+        if message_id is not None:
+            self._result.failed[message_id] = f"unroutable: {exchange}/{routing_key} ({exc})"
 
     def publish_batch(self, messages: list[Outgoing]) -> PublishResult:
+        if self.broken:
+            raise ConfirmTimeout("this publisher's connection failed; open a new one")
+        try:
+            return self._publish_and_confirm(messages)
+        except BaseException:
+            self.broken = True
+            raise
+
+    def _publish_and_confirm(self, messages: list[Outgoing]) -> PublishResult:
         self._result = PublishResult()
+        self._pending.clear()
+        with corked(self.conn.connection.transport):
+            self._publish_all(messages)
+        deadline = time.monotonic() + self.confirm_timeout
+        while self._pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ConfirmTimeout(f"{len(self._pending)} publishes unconfirmed")
+            try:
+                self.conn.drain_events(timeout=min(remaining, 1.0))
+            except TimeoutError:
+                pass
+        return self._result
+
+    def _publish_all(self, messages: list[Outgoing]) -> None:
         for msg in messages:
             self.channel.basic_publish(
                 amqp.Message(
@@ -121,22 +211,19 @@ class AmqpPublisher(Publisher):
             )
             self._pending[self._next_tag] = msg.message_id
             self._next_tag += 1
-        deadline = time.monotonic() + self.confirm_timeout
-        while self._pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ConfirmTimeout(f"{len(self._pending)} publishes unconfirmed")
-            try:
-                self.conn.drain_events(timeout=min(remaining, 1.0))
-            except TimeoutError:
-                pass
-        return self._result
+
+    def keep_alive(self) -> None:
+        try:
+            keep_alive(self.conn)
+        except BaseException:
+            self.broken = True
+            raise
+
+    def queue_depth(self, queue: str) -> int | None:
+        return queue_depth(self.conn, queue)
 
     def close(self) -> None:
-        try:
-            self.conn.release()
-        except Exception:  # noqa: BLE001 - closing a broken connection may fail in many ways
-            pass
+        close_connection(self.conn, broken=self.broken)
 
 
 class MemoryPublisher(Publisher):

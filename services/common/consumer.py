@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import context, failpoints
-from .broker import CONNECTION_ERRORS, connect
+from .broker import CONNECTION_ERRORS, close_connection, connect
 from .catalogue import CATALOGUE
 from .config import Settings
 from .db import insert_ignore, utcnow
@@ -39,7 +39,7 @@ from .topology import Topology
 
 log = logging.getLogger(__name__)
 
-ATTEMPT_HEADER = "x-whistle-attempt"
+ATTEMPT_HEADER = "x-whistle-attempt"  # attempts that failed so far (absent: none)
 ERROR_HEADER = "x-whistle-error"
 ORIGIN_HEADER = "x-whistle-origin-queue"
 FAILED_AT_HEADER = "x-whistle-failed-at"
@@ -102,14 +102,24 @@ class Consumer:
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
+            conn = None
+            broken = False
             try:
-                with connect(self.settings) as conn:
-                    backoff = 0.5
-                    self._consume(conn, stop)
+                conn = connect(self.settings)
+                if backoff > 0.5:
+                    log.info("consumer %s: broker connection restored", self.service)
+                backoff = 0.5
+                self._consume(conn, stop)
             except CONNECTION_ERRORS as exc:
+                broken = True
                 self.ready.clear()
                 log.warning("consumer %s: broker connection lost (%s); reconnecting in %.1fs",
                             self.service, exc, backoff)
+            finally:
+                if conn is not None:
+                    # Unacked messages go back to the queue when the connection closes.
+                    close_connection(conn, broken=broken)
+            if broken:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10)
         self.ready.clear()
@@ -236,7 +246,7 @@ class Consumer:
 
     def _send_elsewhere(self, channel, message: Message, outcome: str, error: str | None) -> None:
         headers = dict(message.headers or {})
-        attempt = int(headers.get(ATTEMPT_HEADER, 1))
+        attempt = int(headers.get(ATTEMPT_HEADER, 0)) + 1  # the header counts the attempts that failed
         delays = self.settings.retry_delays
         if outcome == "retry" and attempt <= len(delays):
             delay = delays[attempt - 1]
@@ -246,7 +256,7 @@ class Consumer:
         else:
             target = self.topology.dlq_name(self.service)
         headers.update({
-            ATTEMPT_HEADER: attempt + 1,
+            ATTEMPT_HEADER: attempt,
             ERROR_HEADER: (error or "")[:500],
             ORIGIN_HEADER: self.topology.queue_name(self.service),
             FAILED_AT_HEADER: utcnow().isoformat(),

@@ -5,7 +5,9 @@ itself the first time it reaches that point. Names in use:
 
 - ``relay.after_publish``  — the relay has its confirms but has not marked the rows sent;
 - ``consumer.after_commit`` — the handler's transaction is committed, the message not yet acked;
-- ``consumer.in_handler``  — inside the handler, before its transaction commits.
+- ``consumer.in_handler``  — inside the handler, before its transaction commits;
+- ``timers.after_fire``    — dispatch's timers wrote their events, not yet committed;
+- ``timers.after_commit``  — a batch of fired timers is committed.
 
 ``WHISTLE_FAILPOINT_AFTER=N`` lets the point pass N times before it fires. Unset, a check is a
 single set lookup.

@@ -2,20 +2,23 @@
 
 A row is marked sent only after the broker confirmed it; a crash between the two leaves it
 pending, so it is published again (the consumers' inbox absorbs the duplicate). A row the broker
-bounced (unroutable) or nacked stays pending and is retried with a growing pause.
+bounced (unroutable) or nacked stays pending and is retried with a growing pause. A connection
+that failed (confirm timeout, broker gone) is dropped and replaced, never reused.
+Every few seconds the relay also reports its service's outbox backlog and DLQ depth.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import failpoints
-from .broker import CONNECTION_ERRORS, Outgoing, Publisher, connect, open_publisher
+from .broker import CONNECTION_ERRORS, Outgoing, Publisher, close_connection, connect, open_publisher
 from .config import Settings
 from .db import is_postgres, utcnow
 from .metrics import WorkerMetrics
@@ -34,44 +37,60 @@ class Relay:
         table: Table,
         written: threading.Event,
         metrics: WorkerMetrics | None = None,
+        *,
+        observe_every: float = 5.0,
     ):
         self.settings = settings
         self.sessions = sessions
         self.table = table
         self.written = written
         self.metrics = metrics
+        self.observe_every = observe_every
         self.topology = Topology(settings.topology_prefix, settings.retry_delays)
+        self._observed_at = 0.0
 
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
-            publisher: Publisher | None = None
+            conn = None
+            broken = False
             try:
                 conn = connect(self.settings)
                 self.topology.declare(conn.default_channel)
                 publisher = open_publisher(self.settings, conn)
+                if backoff > 0.5:
+                    log.info("relay %s: broker connection restored", self.settings.service)
                 backoff = 0.5
                 self._loop(publisher, stop)
             except CONNECTION_ERRORS as exc:
-                log.warning("relay: broker unavailable (%s); retrying in %.1fs", exc, backoff)
+                broken = True
+                log.warning("relay %s: broker unavailable (%s); retrying in %.1fs",
+                            self.settings.service, exc, backoff)
+            finally:
+                if conn is not None:
+                    close_connection(conn, broken=broken)
+            if broken:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10)
-            finally:
-                if publisher is not None:
-                    publisher.close()
 
     def _loop(self, publisher: Publisher, stop: threading.Event) -> None:
         while not stop.is_set():
             self.written.clear()
+            database_away = False
             try:
                 published = self.relay_once(publisher)
+                self._observe(publisher)
             except CONNECTION_ERRORS:
                 raise
             except Exception:  # the database is away: wait and try again, rows stay pending
-                log.exception("relay: database error")
+                log.exception("relay %s: database error", self.settings.service)
+                published, database_away = 0, True
+            # Even while the database is away: the broker closes a connection that stays silent
+            # for two heartbeat intervals.
+            publisher.keep_alive()
+            if database_away:
                 stop.wait(1.0)
-                continue
-            if published < self.settings.relay_batch:
+            elif published < self.settings.relay_batch:
                 self.written.wait(self.settings.relay_poll)
 
     def relay_once(self, publisher: Publisher) -> int:
@@ -114,3 +133,16 @@ class Relay:
         if self.metrics:
             self.metrics.published.inc(len(sent))
         return len(rows)
+
+    def _observe(self, publisher: Publisher) -> None:
+        """Refresh the backlog and DLQ gauges, at most every ``observe_every`` seconds."""
+        if self.metrics is None or time.monotonic() - self._observed_at < self.observe_every:
+            return
+        self._observed_at = time.monotonic()
+        with self.sessions() as session:
+            backlog = session.scalar(
+                select(func.count()).select_from(self.table).where(self.table.c.status == "pending"))
+        self.metrics.outbox_backlog.set(backlog or 0)
+        depth = publisher.queue_depth(self.topology.dlq_name(self.settings.service))
+        if depth is not None:
+            self.metrics.dlq_depth.set(depth)
