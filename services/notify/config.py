@@ -44,6 +44,12 @@ class NotifyConfig:
         sender's claims are picked up again, and only then."""
         return timedelta(seconds=self.connect_timeout + self.read_timeout + 60)
 
+    @property
+    def per_recipient(self) -> int:
+        """How many deliveries to one recipient (a webhook URL, an address, a number) one sender has
+        in flight at most: a slow or dead receiver holds that many threads, never all of them."""
+        return max(2, self.threads // 4)
+
     @classmethod
     def load(cls, settings: Settings) -> NotifyConfig:
         get = settings.get

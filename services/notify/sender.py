@@ -1,8 +1,8 @@
-"""Sending due deliveries: claim them in a short transaction, send each on a bounded thread pool
-(per-request timeouts, keep-alive sessions per thread), record each outcome — with its
-``notification.sent`` / ``notification.failed`` event — in its own short transaction. No
-transaction is ever open across a network call, and a slow receiver occupies one thread, not the
-others' turn.
+"""Sending due deliveries: claim them in batches in one short statement, send each on a bounded
+thread pool (per-request timeouts, keep-alive sessions per thread, a few sends per recipient at
+most), record the outcomes — with their ``notification.sent`` / ``notification.failed`` events — in
+short group-commit transactions. No transaction is ever open across a network call, and slow
+receivers occupy their share of the threads, not the others' turn.
 
 A claim moves ``next_attempt_at`` forward by a lease longer than any send can take: if the process
 dies mid-send, the delivery is due again once the lease runs out and is sent again (at least once;
@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+import time
+from collections import Counter, defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, literal, select, update
 
 from services.common import context
 from services.common.db import is_postgres
@@ -40,6 +42,10 @@ class Outcome:
 
 
 class Sender:
+    """Claimed deliveries wait in memory, one queue per recipient, and go to the pool while that
+    recipient has fewer than ``per_recipient`` sends under way: a slow or dead receiver holds that
+    many threads, never all of them, and no more than ``2 * per_recipient`` of the claims."""
+
     def __init__(self, runtime: Runtime, config: NotifyConfig, channels: dict[str, Channel]):
         self.runtime = runtime
         self.config = config
@@ -48,7 +54,15 @@ class Sender:
         # Twice the threads: each thread has its next delivery waiting, and no more is claimed
         # than can be started soon (claims of a stopped sender are released, see close()).
         self.capacity = config.threads * 2
-        self.in_flight: dict[Future, Job] = {}
+        self.per_recipient = config.per_recipient
+        # A claim costs a round trip however many rows it takes: while deliveries wait to start,
+        # claim again once a few sends have finished, not after each one.
+        self.batch = self.per_recipient
+        self.in_flight: dict[str, Job] = {}  # claimed and not yet settled, by delivery id
+        self._sending: Counter[str] = Counter()  # recipient -> sends handed to the pool
+        self._queued: dict[str, deque[Job]] = defaultdict(deque)  # recipient -> claims waiting their turn
+        self._finished = 0  # sends finished since the last claim
+        self._closing = False
         self._lock = threading.Lock()
         self._freed = threading.Event()
         self._never_started: list[Job] = []
@@ -59,19 +73,24 @@ class Sender:
     def run(self, stop: threading.Event) -> None:
         """Send until ``stop`` is set, then finish the sends under way and release the rest."""
         while not stop.is_set():
+            self._freed.clear()
+            if not self._worth_claiming():
+                self._freed.wait(self.config.poll)  # look again as soon as a send finishes
+                continue
             try:
                 claimed = self.tick(self.runtime.now())
             except Exception:  # the database may be away; the next tick tries again
                 log.exception("notify sender: claiming deliveries failed")
                 claimed = 0
-            if claimed:
-                continue
-            self._freed.clear()
-            if self.free_slots() == 0:
-                self._freed.wait(self.config.poll)  # go again as soon as a send finishes
-            else:
-                stop.wait(self.config.poll)  # nothing due: look again shortly
+            if not claimed:
+                stop.wait(self.config.poll)  # nothing due (or only for busy recipients): look again shortly
         self.close()
+
+    def _worth_claiming(self) -> bool:
+        with self._lock:
+            if len(self.in_flight) >= self.capacity:
+                return False
+            return self._finished >= self.batch or not any(self._queued.values())
 
     def free_slots(self) -> int:
         with self._lock:
@@ -79,16 +98,36 @@ class Sender:
 
     def tick(self, now: datetime) -> int:
         """Claim as many due deliveries as there are free slots and start sending them."""
-        slots = self.free_slots()
+        with self._lock:
+            slots = self.capacity - len(self.in_flight)
+            busy = Counter(job.recipient for job in self.in_flight.values())
+            self._finished = 0
         if slots <= 0:
             return 0
-        jobs = self.claim(now, slots)
-        for job in jobs:
-            future = self.pool.submit(self.attempt, job)
-            with self._lock:
-                self.in_flight[future] = job
-            future.add_done_callback(self._done)
+        jobs = self.claim(now, slots, busy)
+        start = []
+        with self._lock:
+            for job in jobs:
+                self.in_flight[job.id] = job
+                if self._sending[job.recipient] < self.per_recipient:
+                    self._sending[job.recipient] += 1
+                    start.append(job)
+                else:
+                    self._queued[job.recipient].append(job)
+        for job in start:
+            self._submit(job)
         return len(jobs)
+
+    def _submit(self, job: Job) -> None:
+        try:
+            future = self.pool.submit(self.attempt, job)
+        except RuntimeError:  # the pool is shutting down: the claim goes back (see close())
+            with self._lock:
+                self._sending[job.recipient] -= 1
+                self.in_flight.pop(job.id, None)
+                self._never_started.append(job)
+            return
+        future.add_done_callback(lambda done: self._done(job, done))
 
     def send_due(self, now: datetime, timeout: float = 60) -> int:
         """Send everything due at ``now`` and wait for the outcomes (tests and tools drive this
@@ -96,21 +135,43 @@ class Sender:
         total = 0
         while True:
             claimed = self.tick(now)
-            with self._lock:
-                futures = list(self.in_flight)
-            wait(futures, timeout=timeout)
+            deadline = time.monotonic() + timeout
+            while self.in_flight and time.monotonic() < deadline:
+                self._freed.clear()
+                if self.in_flight:
+                    self._freed.wait(0.05)
             total += claimed
-            if claimed == 0 and not futures:
+            if claimed == 0 and not self.in_flight:
                 return total
 
-    def _done(self, future: Future) -> None:
+    def _done(self, job: Job, future: Future) -> None:
+        following = None
         with self._lock:
-            job = self.in_flight.pop(future, None)
-            if future.cancelled() and job is not None:
+            self.in_flight.pop(job.id, None)
+            self._finished += 1
+            if future.cancelled():
                 self._never_started.append(job)
+            queue = self._queued.get(job.recipient)
+            if queue and not self._closing:
+                following = queue.popleft()  # the recipient's next claim takes the freed turn
+            else:
+                self._sending[job.recipient] -= 1
+                if self._sending[job.recipient] <= 0:
+                    del self._sending[job.recipient]
+            if not queue:
+                self._queued.pop(job.recipient, None)
+        if following is not None:
+            self._submit(following)
         self._freed.set()
 
     def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            for queue in self._queued.values():
+                for job in queue:
+                    self.in_flight.pop(job.id, None)
+                    self._never_started.append(job)
+            self._queued.clear()
         self.pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             never_started, self._never_started = self._never_started, []
@@ -124,31 +185,58 @@ class Sender:
             channel.close()
 
     # ---- claiming -------------------------------------------------------------------------
-    def claim(self, now: datetime, limit: int) -> list[Job]:
+    def claim(self, now: datetime, limit: int, busy: Counter[str] | None = None) -> list[Job]:
+        """Take up to ``limit`` due deliveries, oldest first, in one statement; no more than
+        ``2 * per_recipient`` claims to one recipient, counting the ``busy`` ones already held."""
+        busy, cap = busy or Counter(), 2 * self.per_recipient
+        full = [recipient for recipient, n in busy.items() if n >= cap]
+        due = (select(Delivery.id, Delivery.recipient, Delivery.next_attempt_at)
+               .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+               .order_by(Delivery.next_attempt_at)
+               # Looking past ``limit`` lets others' deliveries through when a burst to one recipient
+               # comes first; the full ones are left out so that they cannot fill the window.
+               .limit(limit * 4))
+        if full:
+            due = due.where(Delivery.recipient.not_in(full))
+        due = due.cte("due")
+        rank = func.row_number().over(partition_by=due.c.recipient, order_by=due.c.next_attempt_at)
+        ranked = select(due.c.id, due.c.recipient, due.c.next_attempt_at, rank.label("rank")).cte("ranked")
+        room = {recipient: cap - n for recipient, n in busy.items() if n < cap}
+        allowed = case(room, value=ranked.c.recipient, else_=cap) if room else literal(cap)
+        chosen = select(ranked.c.id).where(ranked.c.rank <= allowed).order_by(ranked.c.next_attempt_at).limit(limit)
+        # Only the chosen rows are locked, and checked again once locked: several workers share the
+        # table without sending one delivery twice at once. (SQLite renders no FOR UPDATE: BEGIN
+        # IMMEDIATE has taken the write lock already.)
+        mine = (select(Delivery.id)
+                .where(Delivery.id.in_(chosen), Delivery.status == "pending", Delivery.next_attempt_at <= now)
+                .with_for_update(skip_locked=True))
+        claim = (update(Delivery).where(Delivery.id.in_(mine)).values(next_attempt_at=now + self.config.lease)
+                 .returning(Delivery.id, Delivery.event_id, Delivery.event_type, Delivery.channel,
+                            Delivery.recipient, Delivery.body, Delivery.attempts, Delivery.case_id,
+                            Delivery.department, Delivery.community)
+                 .execution_options(synchronize_session=False))
         with self.runtime.transaction() as session:
-            query = (select(Delivery)
-                     .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
-                     .order_by(Delivery.next_attempt_at).limit(limit))
-            if is_postgres(session):
-                # Several workers share the table without sending one delivery twice at once.
-                query = query.with_for_update(skip_locked=True)
-            rows = session.execute(query).scalars().all()
-            jobs = []
-            for row in rows:
-                row.next_attempt_at = now + self.config.lease
-                jobs.append(self._job(session, row, now))
-            return jobs
+            rows = session.execute(claim).all()
+            if not rows:
+                return []
+            departments = {row.department for row in rows if row.channel == "webhook" and row.department}
+            subs = {sub.department: sub for sub in session.scalars(
+                select(Subscription).where(Subscription.department.in_(departments)))} if departments else {}
+            case_ids = {row.case_id for row in rows if row.case_id}
+            routes = {route.case_id: route for route in session.scalars(
+                select(CaseRoute).where(CaseRoute.case_id.in_(case_ids)))} if case_ids else {}
+            return [self._job(row, subs, routes, now) for row in rows]
 
-    def _job(self, session, row: Delivery, now: datetime) -> Job:
+    def _job(self, row, subs: dict[str, Subscription], routes: dict[str, CaseRoute], now: datetime) -> Job:
         secrets: tuple[str, ...] = ()
         if row.channel == "webhook" and row.department:
-            sub = session.get(Subscription, row.department)
+            sub = subs.get(row.department)
             secrets = tuple(signing_secrets(sub, now)) if sub else ()
-        route = session.get(CaseRoute, row.case_id) if row.case_id else None
-        case = {"number": route.number, "title": route.title, "address": route.address} if route else {}
+        route = routes.get(row.case_id)
+        case_ = {"number": route.number, "title": route.title, "address": route.address} if route else {}
         return Job(id=row.id, event_id=row.event_id, event_type=row.event_type, channel=row.channel,
                    recipient=row.recipient, body=row.body, attempts=row.attempts, now=now, case_id=row.case_id,
-                   department=row.department, community=row.community, secrets=secrets, case=case)
+                   department=row.department, community=row.community, secrets=secrets, case=case_)
 
     # ---- sending and recording ------------------------------------------------------------
     def attempt(self, job: Job) -> None:
@@ -180,39 +268,55 @@ class Sender:
                 batch, self._outcomes = self._outcomes, []
             if batch:
                 with self.runtime.transaction() as session:
-                    for item in batch:
-                        self._settle(session, item)
+                    self._settle(session, batch)
 
-    def _settle(self, session, outcome: Outcome) -> None:
-        """The outcome and its event, in the same transaction (the trail shows who was told what, when)."""
-        job, error = outcome.job, outcome.error
-        row = session.get(Delivery, job.id)
-        if row is None or row.status != "pending":
-            return  # settled meanwhile (e.g. after its lease ran out)
-        row.attempts = job.attempts + 1
+    def _settle(self, session, batch: list[Outcome]) -> None:
+        """The outcomes and their events, in one transaction (the trail shows who was told what, when):
+        one read of which deliveries are still pending, one executemany UPDATE, then the events."""
+        still = select(Delivery.id).where(Delivery.id.in_({o.job.id for o in batch}), Delivery.status == "pending")
+        if is_postgres(session):
+            # A retry through the API waits for this transaction instead of being overwritten by it.
+            still = still.order_by(Delivery.id).with_for_update()
+        pending = set(session.scalars(still))
         backoff = self.config.backoff
-        if error is None:
-            row.status, row.sent_at, row.last_error, row.next_attempt_at = "sent", job.now, None, None
-        elif outcome.permanent or row.attempts >= len(backoff):
-            row.status, row.last_error, row.next_attempt_at = "failed", error, None
-        else:
-            row.last_error, row.next_attempt_at = error, job.now + backoff[row.attempts]
-        recipient = mask_recipient(job.channel, job.recipient)
-        if row.status == "pending":
-            log.warning("notify: delivery %s (%s to %s) attempt %d failed: %s; next at %s", job.id, job.channel,
-                        recipient, row.attempts, error, row.next_attempt_at.isoformat())
-            return
-        if row.status == "failed":
-            log.warning("notify: delivery %s (%s to %s) failed after %d attempts: %s", job.id, job.channel,
-                        recipient, row.attempts, error)
+        changes, settled = [], []
+        for outcome in batch:
+            job, error = outcome.job, outcome.error
+            if job.id not in pending:
+                continue  # settled meanwhile (e.g. after its lease ran out)
+            pending.discard(job.id)
+            attempts = job.attempts + 1
+            change = {"id": job.id, "status": "pending", "attempts": attempts, "last_error": error,
+                      "next_attempt_at": None, "sent_at": None}
+            recipient = mask_recipient(job.channel, job.recipient)
+            if error is None:
+                change.update(status="sent", sent_at=job.now)
+            elif outcome.permanent or attempts >= len(backoff):
+                change.update(status="failed")
+                log.warning("notify: delivery %s (%s to %s) failed after %d attempts: %s", job.id, job.channel,
+                            recipient, attempts, error)
+            else:
+                change.update(next_attempt_at=job.now + backoff[attempts])
+                log.warning("notify: delivery %s (%s to %s) attempt %d failed: %s; next at %s", job.id,
+                            job.channel, recipient, attempts, error, change["next_attempt_at"].isoformat())
+            changes.append(change)
+            if change["status"] != "pending":
+                settled.append((outcome, change, recipient))
+        if changes:
+            session.execute(update(Delivery), changes)  # ORM bulk UPDATE by primary key: one executemany
+        for outcome, change, recipient in settled:
+            self._emit(session, outcome, change, recipient)
+
+    def _emit(self, session, outcome: Outcome, change: dict, recipient: str) -> None:
+        job = outcome.job
         tokens = context.bind(job.envelope.get("correlationid"))  # ties the notice to its cause
         try:
-            self.runtime.outbox.emit(session, f"notification.{row.status}", {
-                "delivery_id": row.id, "event_id": row.event_id, "event_type": row.event_type,
-                "channel": row.channel, "recipient": recipient,
-                "address": outcome.address if row.channel != "webhook" else None,
-                "attempts": row.attempts, "case_id": row.case_id, "department": row.department,
-                "community": row.community, "error": row.last_error,
+            self.runtime.outbox.emit(session, f"notification.{change['status']}", {
+                "delivery_id": job.id, "event_id": job.event_id, "event_type": job.event_type,
+                "channel": job.channel, "recipient": recipient,
+                "address": outcome.address if job.channel != "webhook" else None,
+                "attempts": change["attempts"], "case_id": job.case_id, "department": job.department,
+                "community": job.community, "error": change["last_error"],
             })
         finally:
             context.unbind(tokens)

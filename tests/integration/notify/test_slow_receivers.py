@@ -56,16 +56,19 @@ def test_two_slow_receivers_do_not_hold_up_a_fast_one(notify):
 
 
 def test_the_sender_loop_stops_promptly_and_hands_back_unstarted_claims(notify):
-    slow = Receiver(SECRET, mode="slow", delay=1.0)
+    # Four threads: two sends under way and four claims per recipient at most, so several receivers.
+    slow = [Receiver(SECRET, mode="slow", delay=1.0) for _ in range(4)]
     try:
-        notify.client.put("/v1/subscriptions/water", headers=notify.platform.headers("admin"),
-                          json={"webhook_url": slow.url, "secret": SECRET})
-        for _ in range(12):  # four threads, eight claims: four sends start, four wait in the queue
-            notify.feed(task_assigned("water", task_id=str(uuid.uuid4()), case_id=str(uuid.uuid4())))
+        for department, receiver in zip(("water", "housing", "power", "gas"), slow, strict=True):
+            notify.client.put(f"/v1/subscriptions/{department}", headers=notify.platform.headers("admin"),
+                              json={"webhook_url": receiver.url, "secret": SECRET})
+            for _ in range(3):
+                notify.feed(task_assigned(department, task_id=str(uuid.uuid4()), case_id=str(uuid.uuid4())))
         stop = threading.Event()
         loop = threading.Thread(target=notify.sender.run, args=(stop,))
         loop.start()
-        while len(notify.sender.in_flight) < 8:
+        deadline = time.monotonic() + 5
+        while len(notify.sender.in_flight) < 8 and time.monotonic() < deadline:  # four start, four wait
             time.sleep(0.01)
         time.sleep(0.1)
         asked = time.monotonic()
@@ -77,4 +80,5 @@ def test_the_sender_loop_stops_promptly_and_hands_back_unstarted_claims(notify):
         due_now = [d for d in items if d["status"] == "pending" and d["next_attempt_at"] == notify.clock().isoformat()]
         assert len(due_now) == 8, "claims never started are due again at once, not after their lease"
     finally:
-        slow.close()
+        for receiver in slow:
+            receiver.close()
