@@ -6,7 +6,7 @@ PYTEST  = $(BIN)/python -m pytest
 STAMP   = $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-integration test-e2e lint bench bench-quick contract clean
+.PHONY: help install run test test-unit test-integration test-e2e test-faults lint bench bench-quick contract clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ test-integration: $(STAMP) ## against the real PostgreSQL and RabbitMQ
 
 test-e2e: $(STAMP) ## services as real processes
 	$(PYTEST) tests/e2e -q
+
+test-faults: $(STAMP) ## the bus under faults: processes killed, broker and PostgreSQL restarted (needs both)
+	WHISTLE_REQUIRE_BROKER=1 $(PYTEST) tests/integration/faults -q
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check services tests bench
