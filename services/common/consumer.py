@@ -1,9 +1,11 @@
 """The inbox consumer: applies each event at most once and acks only after the commit.
 
-Messages are taken in batches (up to ``batch_size``) and applied in one database transaction, each
-inside its own savepoint together with its inbox row (``source``, ``id``): a duplicate finds the
-row and is skipped; a handler that raises rolls back only its own savepoint and the message is
-retried through a wait queue (``<queue>.retry.<delay>``), then dead-lettered to ``<queue>.dlq``.
+Messages are taken in batches (up to ``batch_size``) and applied in one database transaction
+together with their inbox rows (``source``, ``id``): a duplicate finds its row and is skipped.
+Usually the whole batch runs in one savepoint with one multi-row inbox INSERT; if a handler raises,
+that savepoint is rolled back and the batch is applied again one message at a time, each in its
+own savepoint, so only the failing message is retried through a wait queue
+(``<queue>.retry.<delay>``) and, after the last attempt, dead-lettered to ``<queue>.dlq``.
 The handlers run on a helper thread while this thread keeps the connection's heartbeats going.
 A database outage keeps the batch unacked and tries again; the broker redelivers anything
 unacked if the process dies.
@@ -31,7 +33,7 @@ from . import context, failpoints
 from .broker import CONNECTION_ERRORS, close_connection, connect
 from .catalogue import CATALOGUE
 from .config import Settings
-from .db import insert_ignore, utcnow
+from .db import insert_ignore, insert_ignore_many, utcnow
 from .events import CONTENT_TYPE, BadEnvelope, Event, UnknownEventType, parse_event
 from .metrics import WorkerMetrics
 from .outbox import Outbox
@@ -63,6 +65,17 @@ Clock = Callable[[], datetime]
 
 class DatabaseUnavailable(Exception):
     pass
+
+
+class HandlerFailed(Exception):
+    """A handler raised inside a batch: which event, and the outcome its message gets."""
+
+    def __init__(self, event: Event, error: BaseException):
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.event = event
+
+    def outcome(self) -> tuple[str, str]:
+        return "retry", str(self)
 
 
 def _is_database_outage(exc: BaseException) -> bool:
@@ -196,14 +209,56 @@ class Consumer:
                 outcomes.append((message, "dead", str(exc)))
         try:
             with self.sessions() as session, session.begin():
-                for message, event in parsed:
-                    outcomes.append((message, *self._apply_one(session, event)))
+                events = [event for _message, event in parsed]
+                try:
+                    results = self._apply_all(session, events)
+                except HandlerFailed as failure:
+                    # The batch is rolled back. Its failing message is not run again here (each
+                    # delivery is one attempt); the others are applied one at a time.
+                    results = [failure.outcome() if event is failure.event else self._apply_one(session, event)
+                               for event in events]
+                outcomes += [(message, *result) for (message, _event), result in zip(parsed, results, strict=True)]
         except Exception as exc:
             if _is_database_outage(exc):
                 raise DatabaseUnavailable(str(exc)) from exc
             raise
         failpoints.hit("consumer.after_commit")
         return outcomes
+
+    def _apply_all(self, session: Session, events: list[Event]) -> list[tuple[str, None]]:
+        """The usual case, cheaply: the whole batch in one savepoint, its inbox rows in one INSERT.
+        Raises HandlerFailed when a handler raised: the savepoint is rolled back, nothing stays."""
+        handled = [event for event in events if event.type in self.handlers]
+        verdicts: list[tuple[Event, str]] = []
+        try:
+            with session.begin_nested():
+                fresh = {(row.source, row.event_id) for row in insert_ignore_many(session, self.inbox, [
+                    {"source": e.source, "event_id": e.id, "type": e.type, "handled_at": utcnow()} for e in handled])}
+                for event in handled:
+                    key = (event.source, event.id)
+                    if key not in fresh:  # seen before, or twice in this batch
+                        verdicts.append((event, "duplicate"))
+                        continue
+                    fresh.discard(key)
+                    tokens = context.bind(event.correlation_id, event.actor)
+                    try:
+                        self.handlers[event.type](HandlerContext(session, self.outbox, self.clock()), event)
+                        failpoints.hit("consumer.in_handler")
+                    except Exception as exc:
+                        if _is_database_outage(exc):
+                            raise
+                        raise HandlerFailed(event, exc) from exc
+                    finally:
+                        context.unbind(tokens)
+                    verdicts.append((event, "applied"))
+        except HandlerFailed as failure:
+            log.error("consumer %s: handler for %s %s failed", self.service, failure.event.type, failure.event.id,
+                      exc_info=failure.__cause__)
+            self._count(failure.event, "failed")
+            raise
+        for event, verdict in verdicts:
+            self._count(event, verdict)
+        return [("ack", None)] * len(events)
 
     def _apply_one(self, session: Session, event: Event) -> tuple[str, str | None]:
         handler = self.handlers.get(event.type)

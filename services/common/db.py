@@ -119,12 +119,20 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 def insert_ignore(session: Session, table: Table, values: dict) -> bool:
     """INSERT that does nothing on a key conflict; True when the row was inserted."""
+    return bool(insert_ignore_many(session, table, [values]))
+
+
+def insert_ignore_many(session: Session, table: Table, rows: list[dict]) -> list:
+    """One INSERT of ``rows`` skipping key conflicts (also between the rows); returns the primary
+    keys of the rows inserted."""
+    if not rows:
+        return []
     dialect = session.get_bind().dialect.name
     builder = pg_insert if dialect == "postgresql" else sqlite_insert
     # RETURNING rather than rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
-    key = next(iter(table.primary_key.columns))
-    statement = builder(table).values(**values).on_conflict_do_nothing().returning(key)
-    return session.execute(statement).first() is not None
+    statement = builder(table).values(rows).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    return session.execute(statement).all()
+
 
 def is_postgres(session_or_engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine

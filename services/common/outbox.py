@@ -4,6 +4,7 @@ describes; the relay (relay.py) publishes it later. Nothing is ever published di
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -38,19 +39,24 @@ class Outbox:
         subject: str | None = None,
         actor: Actor | None = None,
         time: datetime | None = None,
+        correlation_id: str | None = None,
     ) -> dict[str, Any]:
-        envelope = build_event(
-            event_type, data, service=self.service, subject=subject, actor=actor, time=time
-        )
-        session.execute(
-            self.table.insert().values(
-                event_id=envelope["id"],
-                type=event_type,
-                body=encode(envelope).decode(),
-                status="pending",
-                attempts=0,
-                created_at=utcnow(),
-            )
-        )
+        return self.emit_many(session, [(event_type, data, {
+            "subject": subject, "actor": actor, "time": time, "correlation_id": correlation_id})])[0]
+
+    def emit_many(
+        self, session: Session, items: Iterable[tuple[str, dict[str, Any], dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """Several events in one INSERT: ``(event_type, data, emit's keyword arguments)`` each."""
+        envelopes = [build_event(event_type, data, service=self.service, **kwargs)
+                     for event_type, data, kwargs in items]
+        if not envelopes:
+            return []
+        now = utcnow()
+        session.execute(self.table.insert(), [
+            {"event_id": e["id"], "type": e["type"], "body": encode(e).decode(), "status": "pending",
+             "attempts": 0, "created_at": now}
+            for e in envelopes
+        ])
         session.info["outbox_dirty"] = True
-        return envelope
+        return envelopes

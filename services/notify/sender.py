@@ -20,7 +20,6 @@ from datetime import datetime
 
 from sqlalchemy import case, func, literal, select, update
 
-from services.common import context
 from services.common.db import is_postgres
 from services.common.runtime import Runtime
 
@@ -304,19 +303,16 @@ class Sender:
                 settled.append((outcome, change, recipient))
         if changes:
             session.execute(update(Delivery), changes)  # ORM bulk UPDATE by primary key: one executemany
-        for outcome, change, recipient in settled:
-            self._emit(session, outcome, change, recipient)
+        self.runtime.outbox.emit_many(session, [self._notice(*item) for item in settled])
 
-    def _emit(self, session, outcome: Outcome, change: dict, recipient: str) -> None:
+    @staticmethod
+    def _notice(outcome: Outcome, change: dict, recipient: str) -> tuple[str, dict, dict]:
+        """The notification.sent/failed event for a settled delivery, as an outbox item."""
         job = outcome.job
-        tokens = context.bind(job.envelope.get("correlationid"))  # ties the notice to its cause
-        try:
-            self.runtime.outbox.emit(session, f"notification.{change['status']}", {
-                "delivery_id": job.id, "event_id": job.event_id, "event_type": job.event_type,
-                "channel": job.channel, "recipient": recipient,
-                "address": outcome.address if job.channel != "webhook" else None,
-                "attempts": change["attempts"], "case_id": job.case_id, "department": job.department,
-                "community": job.community, "error": change["last_error"],
-            })
-        finally:
-            context.unbind(tokens)
+        return f"notification.{change['status']}", {
+            "delivery_id": job.id, "event_id": job.event_id, "event_type": job.event_type,
+            "channel": job.channel, "recipient": recipient,
+            "address": outcome.address if job.channel != "webhook" else None,
+            "attempts": change["attempts"], "case_id": job.case_id, "department": job.department,
+            "community": job.community, "error": change["last_error"],
+        }, {"correlation_id": job.envelope.get("correlationid")}  # ties the notice to its cause
