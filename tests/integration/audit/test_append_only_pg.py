@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
 from services.common.db import make_engine
-from tests.unit.audit import trail
+from tests.integration.audit.sqlite import trail
 
 pytestmark = pytest.mark.postgres
 

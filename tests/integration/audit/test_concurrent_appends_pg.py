@@ -19,7 +19,7 @@ from services.common.events import encode, parse_event
 from services.common.pagination import encode_cursor
 from services.common.topology import Topology
 from tests.platform import Platform, unique_prefix, wait_for
-from tests.unit.audit import trail
+from tests.integration.audit.sqlite import trail
 
 pytestmark = pytest.mark.postgres
 

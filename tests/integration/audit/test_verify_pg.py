@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.audit import verify
 from services.common.db import make_engine
-from tests.unit.audit import trail
+from tests.integration.audit.sqlite import trail
 
 pytestmark = pytest.mark.postgres
 

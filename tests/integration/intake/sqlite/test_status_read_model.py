@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from services.intake import handlers
-from tests.unit.intake.conftest import T0
+from tests.integration.intake.sqlite.conftest import T0
 
 WATER_TASK, PROPERTY_TASK = str(uuid.uuid4()), str(uuid.uuid4())
 DUE = T0 + timedelta(hours=24)

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from services.audit.verify import _read_ahead
-from tests.unit.audit import trail
+from tests.integration.audit.sqlite import trail
 
 
 def seed_awkward(rt) -> None:

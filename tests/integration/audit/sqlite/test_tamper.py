@@ -8,7 +8,7 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.exc import IntegrityError
 
 from services.audit.models import AccessLogEntry, CheckpointEntry, TrailEntry
-from tests.unit.audit import trail
+from tests.integration.audit.sqlite import trail
 
 
 def test_an_untouched_trail_verifies_with_its_checkpoint(rt, signer, client, auditor):

@@ -14,7 +14,7 @@ from services.audit.checkpoints import FILE_NAME, Signer, checkpoint_if_due, loa
 from services.audit.worker import build_worker
 from services.common.config import Settings
 from tests.platform import Platform, dev_config, wait_for
-from tests.unit.audit import trail
+from tests.integration.audit.sqlite import trail
 
 
 def due(rt, signer, now):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.unit.audit import trail
+from tests.integration.audit.sqlite import trail
 
 READS = ["/v1/events", "/v1/events/1", "/v1/cases/00000000-0000-0000-0000-000000000000/timeline", "/v1/verify",
          "/v1/checkpoints", "/v1/checkpoints/key", "/v1/export?format=csv", "/v1/reports/departments"]

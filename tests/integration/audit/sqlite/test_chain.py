@@ -11,7 +11,7 @@ import pytest
 from services.audit import chain, service
 from services.audit.models import TrailEntry
 from services.common.events import parse_event
-from tests.unit.audit import trail
+from tests.integration.audit.sqlite import trail
 
 
 def test_leaf_and_chain_hashes_follow_the_published_scheme():

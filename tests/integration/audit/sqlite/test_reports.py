@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.audit import trail
-from tests.unit.audit.trail import T0, feedback, task_event
+from tests.integration.audit.sqlite import trail
+from tests.integration.audit.sqlite.trail import T0, feedback, task_event
 
 
 def minutes(n: float):

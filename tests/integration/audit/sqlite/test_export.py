@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.cli import main
-from tests.unit.audit import trail
+from tests.integration.audit.sqlite import trail
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.common.events import Actor, build_event
-from tests.unit.audit import trail
-from tests.unit.audit.trail import T0
+from tests.integration.audit.sqlite import trail
+from tests.integration.audit.sqlite.trail import T0
 
 
 def reported(case_id: str, at: datetime) -> dict:
