@@ -18,8 +18,8 @@ from services.common.config import Settings
 from services.common.events import encode, parse_event
 from services.common.pagination import encode_cursor
 from services.common.topology import Topology
-from tests.platform import Platform, unique_prefix, wait_for
 from tests.integration.audit.sqlite import trail
+from tests.platform import Platform, unique_prefix, wait_for
 
 pytestmark = pytest.mark.postgres
 

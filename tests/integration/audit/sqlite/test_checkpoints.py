@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from services.audit.checkpoints import FILE_NAME, Signer, checkpoint_if_due, load_public_key, stored
 from services.audit.worker import build_worker
 from services.common.config import Settings
-from tests.platform import Platform, dev_config, wait_for
 from tests.integration.audit.sqlite import trail
+from tests.platform import Platform, dev_config, wait_for
 
 
 def due(rt, signer, now):
