@@ -13,11 +13,13 @@ The rule, precisely:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import unicodedata
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.orm import Session
 
 from .models import Case
@@ -54,6 +56,34 @@ def matches(new: Case, other: Case, radius_m: float) -> bool:
     return not (new.community and other.community and new.community != other.community)
 
 
+def _lock_key(*parts: object) -> int:
+    digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def scope_keys(new: Case, radius_m: float) -> list[int]:
+    """Advisory-lock keys covering every case ``new`` could duplicate, or be duplicated by: its
+    category and normalised address, and with coordinates the 3×3 grid cells (each twice the radius
+    wide) around it — two points within the radius always share a cell of their neighbourhoods."""
+    keys = {_lock_key("address", new.category, new.address_key)}
+    if new.lat is not None and new.lon is not None:
+        cell_m = 2 * max(radius_m, 1.0)
+        i = math.floor(new.lat * METRES_PER_DEGREE_LAT / cell_m)
+        j = math.floor(new.lon * METRES_PER_DEGREE_LAT * max(math.cos(math.radians(new.lat)), 1e-6) / cell_m)
+        keys |= {_lock_key("cell", new.category, i + di, j + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)}
+    return sorted(keys)  # one order for everyone: no deadlocks
+
+
+def lock_scope(session: Session, new: Case, radius_m: float) -> None:
+    """Serialize only submissions that could be duplicates of each other (PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already serializes every writer). Held until commit, so the duplicate check
+    sees every such case committed before this one, and two reports of one problem arriving
+    together cannot both become originals."""
+    statement = text("SELECT pg_advisory_xact_lock(k) FROM unnest(:keys) AS k ORDER BY k").bindparams(
+        bindparam("keys", type_=ARRAY(BIGINT)))
+    session.execute(statement, {"keys": scope_keys(new, radius_m)})
+
+
 def find_original(session: Session, new: Case, *, radius_m: float, window: timedelta,
                   now: datetime) -> Case | None:
     """The open case ``new`` duplicates, if any (``new.address_key`` must be set)."""
@@ -64,7 +94,9 @@ def find_original(session: Session, new: Case, *, radius_m: float, window: timed
         near = Case.address_key == new.address_key
     candidates = session.execute(
         select(Case)
-        .where(Case.category == new.category, Case.created_at >= now - window, Case.created_at <= now,
+        # No upper bound on created_at: under the scope lock every case already committed came first,
+        # even one whose request started a moment later than this one's.
+        .where(Case.category == new.category, Case.created_at >= now - window,
                Case.status.not_in(NOT_OPEN), Case.id != new.id, near)
         .order_by(Case.created_at, Case.id)
     ).scalars()

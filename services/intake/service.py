@@ -18,7 +18,7 @@ from services.common.db import is_postgres, new_id
 from services.common.masking import mask_name, mask_phone
 from services.common.outbox import Outbox
 
-from .duplicates import find_original, normalise_address
+from .duplicates import find_original, lock_scope, normalise_address
 from .models import Case, CaseNumberCounter, ContactRead, Feedback
 from .options import IntakeOptions
 from .text import mask_phones_in_text
@@ -50,7 +50,10 @@ class ContactForbidden(PermissionError):
 
 def next_case_number(session: Session, year: int) -> str:
     """WS-2026-000123. One atomic upsert: the first case of a year creates the counter row, every
-    other increments it, and concurrent submitters queue on the row lock until each commits."""
+    other increments it. On PostgreSQL it runs in a short transaction of its own, so submitters do
+    not queue on the counter row until each commits (a submission that then fails leaves a gap in
+    the numbers, as a sequence would); on SQLite, whose writers are serialized anyway, it runs in
+    the submission's own transaction."""
     table = CaseNumberCounter.__table__
     builder = pg_insert if is_postgres(session) else sqlite_insert
     statement = (
@@ -58,6 +61,9 @@ def next_case_number(session: Session, year: int) -> str:
         .on_conflict_do_update(index_elements=[table.c.year], set_={"last": table.c.last + 1})
         .returning(table.c.last)
     )
+    if is_postgres(session):
+        with session.get_bind().begin() as own:
+            return f"WS-{year}-{own.execute(statement).scalar_one():06d}"
     return f"WS-{year}-{session.execute(statement).scalar_one():06d}"
 
 
@@ -79,8 +85,6 @@ def submit_case(session: Session, outbox: Outbox, payload: dict[str, Any], who: 
     """Store the case and its ``case.reported`` in one transaction, linked to an open case it duplicates."""
     location = payload["location"]
     reporter = payload.get("reporter") or {}
-    # Numbering first: the counter row's lock is held to the commit, so submissions run one after the
-    # other from here on and the duplicate check below sees every case committed before this one.
     number = next_case_number(session, now.astimezone(options.timezone).year)
     case = Case(
         id=new_id(), number=number, status="reported",
@@ -96,6 +100,8 @@ def submit_case(session: Session, outbox: Outbox, payload: dict[str, Any], who: 
         reporter_count=1, departments=[], notes=[], progress={}, reopen_count=0,
         reported_by=who.sub, created_at=now, updated_at=now, status_changed_at=None,
     )
+    if is_postgres(session):
+        lock_scope(session, case, options.duplicate_radius_m)
     session.add(case)
     original = find_original(session, case, radius_m=options.duplicate_radius_m,
                              window=options.duplicate_window, now=now)

@@ -62,6 +62,31 @@ def test_numbers_stay_unique_and_keys_replay_under_concurrent_submissions(intake
     assert [c["id"] for c in paged] == [c["id"] for c in listed], "keyset pages on PostgreSQL: no gap, no repeat"
 
 
+@pytest.mark.parametrize("where", [
+    {"address": "伟业佳苑地下停车场", "community": "武泰闸社区"},  # no coordinates: the same address
+    {"address": "near a grid line", "lat": 30.520000, "lon": 114.310000},  # coordinates, jittered below
+])
+def test_simultaneous_reports_of_one_problem_make_one_original(intake_only, where):
+    """Submissions that could duplicate each other are serialized (by advisory locks on their
+    address and neighbourhood), so twelve at once give one original and eleven duplicates of it."""
+    platform = intake_only
+    headers = platform.headers("staff", **STAFF)
+
+    def submit(i):
+        location = dict(where)
+        if "lat" in location:  # spread over ~100 m, across whatever cell boundary lies there
+            location.update(lat=location["lat"] + (i - 6) * 0.00008, lon=location["lon"] + (i % 3) * 0.0001,
+                            address=f"{location['address']} {i}")
+        body = {"title": f"漏水 {i}", "category": "water_supply", "location": location}
+        return platform.client("intake").post("/v1/cases", json=body, headers=headers)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        created = [r.json for r in pool.map(submit, range(12))]
+    originals = [c for c in created if c["duplicate_of"] is None]
+    assert len(originals) == 1, [c["duplicate_of"] for c in created]
+    assert all(c["duplicate_of"] == originals[0]["id"] for c in created if c is not originals[0])
+
+
 class BusTap:
     """A queue of the test's own bound to the exchange with '#': a copy of every published event."""
 
