@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.db import insert_ignore, new_id
@@ -61,11 +62,12 @@ def remember(session: Session, event: Event, now: datetime) -> CaseRoute | None:
         return None
     data = event.data
     learns = event.type == "case.reported" or event.type in ADDS_DEPARTMENT + REMOVES_DEPARTMENT
-    if learns:
-        # Insert-if-absent first, so two consumers learning of one case never collide on the key.
+    route = session.get(CaseRoute, case_id)
+    if route is None and learns:
+        # Insert-if-absent, so two consumers learning of one case never collide on the key.
         insert_ignore(session, CaseRoute.__table__, {"case_id": case_id, "departments": [],
                                                      "reporter_has_phone": False, "updated_at": now})
-    route = session.get(CaseRoute, case_id)
+        route = session.get(CaseRoute, case_id)
     if route is None or not learns:
         return route
     if event.type == "case.reported":
@@ -96,10 +98,23 @@ def concerned_departments(event: Event, route: CaseRoute | None) -> list[str]:
     return departments
 
 
+def subscriptions(session: Session) -> tuple[dict[str, Subscription], dict[str, CommunitySubscription]]:
+    """Every subscription, read once per consumer batch (one session): there is one row per
+    department or community, and most events concern someone who has none — a lookup per event
+    would be a database round trip per event to learn nothing."""
+    cached = session.info.get("notify.subscriptions")
+    if cached is None:
+        departments = {s.department: s for s in session.scalars(select(Subscription))}
+        communities = {s.community: s for s in session.scalars(select(CommunitySubscription))}
+        cached = session.info["notify.subscriptions"] = (departments, communities)
+    return cached
+
+
 def department_targets(session: Session, event: Event, route: CaseRoute | None) -> list[Target]:
     targets: list[Target] = []
+    by_department = subscriptions(session)[0]
     for department in concerned_departments(event, route):
-        sub = session.get(Subscription, department)
+        sub = by_department.get(department)
         if sub is None or event.type not in sub.events:
             continue
         if sub.webhook_url and sub.secrets:
@@ -114,7 +129,7 @@ def community_targets(session: Session, event: Event, route: CaseRoute | None) -
         or (event.data.get("location") or {}).get("community")
     if not community:
         return []
-    sub = session.get(CommunitySubscription, community)
+    sub = subscriptions(session)[1].get(community)
     if sub is None or event.type not in sub.events:
         return []
     return [Target("email", address, community=community) for address in sub.emails]
