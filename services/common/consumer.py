@@ -60,6 +60,9 @@ class HandlerContext:
 
 
 Handler = Callable[[HandlerContext, Event], None]
+# Optional, per service: loads in one query what the batch's handlers will look up one by one
+# (into the session's identity map), so a batch costs round trips per batch, not per event.
+Preloader = Callable[[Session, list[Event]], None]
 Clock = Callable[[], datetime]
 
 
@@ -95,6 +98,7 @@ class Consumer:
         *,
         metrics: WorkerMetrics | None = None,
         clock: Clock = utcnow,
+        preload: Preloader | None = None,
     ):
         unknown = set(handlers) - set(CATALOGUE)
         if unknown:
@@ -106,6 +110,7 @@ class Consumer:
         self.handlers = handlers
         self.metrics = metrics
         self.clock = clock
+        self.preload = preload
         self.service = settings.service
         self.topology = Topology(settings.topology_prefix, settings.retry_delays)
         self.ready = threading.Event()  # consuming on a live connection
@@ -210,6 +215,8 @@ class Consumer:
         try:
             with self.sessions() as session, session.begin():
                 events = [event for _message, event in parsed]
+                if self.preload is not None and events:
+                    self.preload(session, events)
                 try:
                     results = self._apply_all(session, events)
                 except HandlerFailed as failure:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .consumer import Consumer, Handler
+from .consumer import Consumer, Handler, Preloader
 from .metrics import WorkerMetrics, new_registry
 from .relay import Relay
 from .runtime import Runtime
@@ -33,6 +33,7 @@ class Worker:
     handlers: dict[str, Handler]
     timers: list[Timer] = field(default_factory=list)
     consume: bool = True
+    preload: Preloader | None = None  # see consumer.Preloader
 
     def __post_init__(self) -> None:
         self.registry = new_registry()
@@ -40,7 +41,7 @@ class Worker:
         rt = self.runtime
         self.clock = rt.clock
         self.consumer = Consumer(rt.settings, rt.sessions, rt.inbox_table, rt.outbox, self.handlers,
-                                 metrics=self.metrics, clock=self.clock)
+                                 metrics=self.metrics, clock=self.clock, preload=self.preload)
         self.relay = Relay(rt.settings, rt.sessions, rt.outbox.table, rt.outbox.written, self.metrics)
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []

@@ -3,10 +3,13 @@ deliveries to subscribers."""
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from services.common.catalogue import CATALOGUE
 from services.common.consumer import HandlerContext
 from services.common.events import Event
 
+from . import planning
 from .planning import plan_deliveries
 
 
@@ -17,3 +20,9 @@ def plan(ctx: HandlerContext, event: Event) -> None:
 # What notify's queue is bound to (DESIGN §3), and so what a subscription may ask for.
 NOTIFIABLE = sorted(t for t in CATALOGUE if t.startswith(("task.", "case.")))
 HANDLERS = {event_type: plan for event_type in NOTIFIABLE}
+
+
+def preload(session: Session, events: list[Event]) -> None:
+    """A batch's case routes and the subscriptions in two queries (see consumer.Preloader)."""
+    planning.preload_routes(session, {e.case_id for e in events if e.case_id and e.type in HANDLERS})
+    planning.subscriptions(session)

@@ -56,6 +56,13 @@ def plan_deliveries(session: Session, event: Event, now: datetime) -> int:
     return created
 
 
+def preload_routes(session: Session, case_ids: set[str]) -> None:
+    """Bring the routes of these cases into the session in one query; ``remember`` then finds
+    them without a round trip each."""
+    if case_ids:
+        session.scalars(select(CaseRoute).where(CaseRoute.case_id.in_(case_ids))).all()
+
+
 def remember(session: Session, event: Event, now: datetime) -> CaseRoute | None:
     case_id = event.case_id
     if not case_id:

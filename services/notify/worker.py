@@ -14,7 +14,7 @@ from .channels.sms import FileSmsSink, HttpSmsGateway, SmsChannel, SmsProvider
 from .channels.webhook import WebhookChannel
 from .config import NotifyConfig
 from .contacts import IntakeContacts
-from .handlers import HANDLERS
+from .handlers import HANDLERS, preload
 from .models import metadata
 from .sender import Sender
 
@@ -61,4 +61,5 @@ def build_sender(runtime: Runtime, provider: SmsProvider | None = None) -> Sende
 def build_worker(config: dict | None = None, *, send: bool = True, **kwargs) -> NotifyWorker:
     """``send=False`` leaves the sender out (tests drive ``build_sender(...).send_due(now)``)."""
     runtime = Runtime.build(Settings.load("notify", config), metadata)
+    kwargs.setdefault("preload", preload)
     return NotifyWorker(runtime, HANDLERS, sender=build_sender(runtime) if send else None, **kwargs)
