@@ -216,7 +216,7 @@ class Consumer:
             with self.sessions() as session, session.begin():
                 events = [event for _message, event in parsed]
                 if self.preload is not None and events:
-                    self.preload(session, events)
+                    self._preload(session, events)
                 try:
                     results = self._apply_all(session, events)
                 except HandlerFailed as failure:
@@ -231,6 +231,16 @@ class Consumer:
             raise
         failpoints.hit("consumer.after_commit")
         return outcomes
+
+    def _preload(self, session: Session, events: list[Event]) -> None:
+        """Only an optimization: if it fails, the handlers look their rows up themselves."""
+        try:
+            with session.begin_nested():
+                self.preload(session, events)
+        except Exception as exc:
+            if _is_database_outage(exc):
+                raise
+            log.exception("consumer %s: preloading a batch failed", self.service)
 
     def _apply_all(self, session: Session, events: list[Event]) -> list[tuple[str, None]]:
         """The usual case, cheaply: the whole batch in one savepoint, its inbox rows in one INSERT.
