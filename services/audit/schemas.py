@@ -35,7 +35,9 @@ class TrailPage(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
-class TrailFilterArgs(PageArgs):
+class TrailFilters(Schema):
+    """The trail's filters, shared by the list and the export."""
+
     case_id = fields.String()
     department = fields.String()
     actor = fields.String()
@@ -89,15 +91,12 @@ class KeyOut(Schema):
     public_key_pem = fields.String()
 
 
-class ExportArgs(Schema):
+class TrailFilterArgs(PageArgs, TrailFilters):
+    pass
+
+
+class ExportArgs(TrailFilters):
     format = fields.String(load_default="jsonl", validate=validate.OneOf(("jsonl", "csv")))
-    case_id = fields.String()
-    department = fields.String()
-    actor = fields.String()
-    type = fields.String()
-    outcome = fields.String(validate=validate.OneOf(("success", "failure")))
-    since = fields.AwareDateTime()
-    until = fields.AwareDateTime()
 
 
 class ReportArgs(Schema):
