@@ -3,15 +3,13 @@ writes: the trail is written by the worker alone, from the bus."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Response, current_app, g, stream_with_context
 from flask_smorest import Blueprint
 from sqlalchemy import select, tuple_
 
 from services.common.auth import require
 from services.common.errors import ApiError
-from services.common.pagination import PageArgs, decode_cursor, page
+from services.common.pagination import PageArgs, aware_datetime, decode_cursor, page
 from services.common.runtime import runtime
 from services.common.web import SECURITY
 
@@ -65,9 +63,9 @@ def log_access(response):
 def list_events(args):
     """The trail in chain order, filtered; the cursor never skips or repeats a row."""
     query = filtered(select(TrailEntry), args)
-    cursor = decode_cursor(args.get("cursor"))
+    cursor = decode_cursor(args.get("cursor"), int)
     if cursor:
-        query = query.where(TrailEntry.seq > int(cursor[0]))
+        query = query.where(TrailEntry.seq > cursor[0])
     query = query.order_by(TrailEntry.seq).limit(args["limit"] + 1)
     with runtime().transaction() as session:
         rows = [entry_view(e) for e in session.execute(query).scalars()]
@@ -96,14 +94,9 @@ def get_event(seq):
 def case_timeline(args, case_id):
     """Everything that happened to a case, oldest first (by the producers' event time)."""
     query = select(TrailEntry).where(TrailEntry.case_id == case_id)
-    cursor = decode_cursor(args.get("cursor"))
+    cursor = decode_cursor(args.get("cursor"), aware_datetime, int)
     if cursor:
-        try:
-            after = (datetime.fromisoformat(cursor[0]), int(cursor[1]))
-        except (ValueError, IndexError, TypeError) as exc:
-            raise ApiError(400, "BAD_CURSOR", "The cursor is not one this service issued.",
-                           {"query": {"cursor": ["Not a valid cursor."]}}) from exc
-        query = query.where(tuple_(TrailEntry.occurred_at, TrailEntry.seq) > after)
+        query = query.where(tuple_(TrailEntry.occurred_at, TrailEntry.seq) > tuple_(*cursor))
     query = query.order_by(TrailEntry.occurred_at, TrailEntry.seq).limit(args["limit"] + 1)
     with runtime().transaction() as session:
         entries = list(session.execute(query).scalars())
@@ -135,9 +128,9 @@ def verify(args):
 def list_checkpoints(args):
     """Signed checkpoints, newest first."""
     query = select(CheckpointEntry).order_by(CheckpointEntry.size.desc()).limit(args["limit"] + 1)
-    cursor = decode_cursor(args.get("cursor"))
+    cursor = decode_cursor(args.get("cursor"), int)
     if cursor:
-        query = query.where(CheckpointEntry.size < int(cursor[0]))
+        query = query.where(CheckpointEntry.size < cursor[0])
     with runtime().transaction() as session:
         rows = [checkpoints.Checkpoint(c.origin, c.size, c.head, c.time, c.key_id, c.signature).as_dict()
                 for c in session.execute(query).scalars()]
@@ -204,9 +197,9 @@ def department_scores(args):
 def access_log(args):
     """Who read the trail, newest first (admin only)."""
     query = select(AccessLogEntry).order_by(AccessLogEntry.id.desc()).limit(args["limit"] + 1)
-    cursor = decode_cursor(args.get("cursor"))
+    cursor = decode_cursor(args.get("cursor"), int)
     if cursor:
-        query = query.where(AccessLogEntry.id < int(cursor[0]))
+        query = query.where(AccessLogEntry.id < cursor[0])
     with runtime().transaction() as session:
         rows = list(session.execute(query).scalars())
     result = page(rows, args["limit"], lambda r: [r.id])

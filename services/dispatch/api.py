@@ -3,13 +3,11 @@ reports progress, returns a task (退单) or completes it; staff may withdraw on
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from services.common.auth import require
-from services.common.pagination import decode_cursor, page
+from services.common.pagination import newest_first_after, page
 from services.common.runtime import runtime
 from services.common.web import SECURITY
 
@@ -47,10 +45,7 @@ def list_tasks(args):
             (Task.acknowledged_at.is_(None) & (Task.ack_due < now)) | (Task.resolve_due < now)
         )
         query = query.where(overdue if args["overdue"] else ~overdue)
-    cursor = decode_cursor(args.get("cursor"))
-    if cursor:
-        created = datetime.fromisoformat(cursor[0])
-        query = query.where((Task.created_at < created) | ((Task.created_at == created) & (Task.id < cursor[1])))
+    query = newest_first_after(query, Task.created_at, Task.id, args.get("cursor"))
     query = query.order_by(Task.created_at.desc(), Task.id.desc()).limit(args["limit"] + 1)
     with runtime().transaction() as session:
         rows = [task_view(t, c, now) for t, c in session.execute(query).all()]

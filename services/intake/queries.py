@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, select
 
-from services.common.errors import ApiError
-from services.common.pagination import decode_cursor
+from services.common.pagination import newest_first_after
 
 from .models import Case
-
-BAD_CURSOR = ApiError(400, "BAD_CURSOR", "The cursor is not one this service issued.",
-                      {"query": {"cursor": ["Not a valid cursor."]}})
 
 
 def filtered(filters: dict[str, Any]) -> Select:
@@ -34,17 +29,7 @@ def filtered(filters: dict[str, Any]) -> Select:
 
 
 def after_cursor(query: Select, token: str | None) -> Select:
-    key = decode_cursor(token)
-    if not key:
-        return query
-    try:
-        created, case_id = datetime.fromisoformat(key[0]), str(key[1])
-    except (ValueError, TypeError, IndexError) as exc:
-        raise BAD_CURSOR from exc
-    if created.tzinfo is None or len(key) != 2:
-        raise BAD_CURSOR
-    # A row comparison, so PostgreSQL starts the index walk at the cursor instead of filtering its way there.
-    return query.where(tuple_(Case.created_at, Case.id) < tuple_(created, case_id))
+    return newest_first_after(query, Case.created_at, Case.id, token)
 
 
 def cursor_key(case: Case) -> list[str]:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from services.common.auth import current_identity, require
 from services.common.errors import ApiError
-from services.common.pagination import decode_cursor, page
+from services.common.pagination import newest_first_after, page
 from services.common.runtime import runtime
 from services.common.web import SECURITY
 
@@ -137,11 +137,7 @@ def list_deliveries(args):
     for name in ("status", "channel", "department", "event_id"):
         if args.get(name):
             query = query.where(getattr(Delivery, name) == args[name])
-    cursor = decode_cursor(args.get("cursor"))
-    if cursor:
-        created = datetime.fromisoformat(cursor[0])
-        query = query.where((Delivery.created_at < created)
-                            | ((Delivery.created_at == created) & (Delivery.id < cursor[1])))
+    query = newest_first_after(query, Delivery.created_at, Delivery.id, args.get("cursor"))
     with runtime().transaction() as session:
         rows = [delivery_view(d) for d in session.execute(query.limit(args["limit"] + 1)).scalars()]
     return page(rows, args["limit"], lambda r: [r["created_at"].isoformat(), r["id"]])
