@@ -42,7 +42,6 @@ class HttpMetrics:
             registry=registry,
             buckets=LATENCY_BUCKETS,
         )
-        self.service = service
 
 
 class WorkerMetrics:
@@ -73,4 +72,3 @@ class WorkerMetrics:
             "whistle_dlq_depth", "Messages in the dead-letter queue", ["service"], registry=registry,
             **gauge_mode,
         ).labels(**labels)
-        self.service = service
