@@ -56,7 +56,7 @@ def log_access(response):
 
 
 @blp.route("/events", methods=["GET"])
-@blp.arguments(TrailFilterArgs, location="query")
+@blp.arguments(TrailFilterArgs(), location="query")
 @blp.response(200, TrailPage)
 @blp.doc(security=SECURITY)
 @require(*AUDIT_READERS)
@@ -87,7 +87,7 @@ def get_event(seq):
 
 
 @blp.route("/cases/<case_id>/timeline", methods=["GET"])
-@blp.arguments(PageArgs, location="query")
+@blp.arguments(PageArgs(), location="query")
 @blp.response(200, TrailPage)
 @blp.doc(security=SECURITY)
 @require(*AUDIT_READERS)
@@ -107,7 +107,7 @@ def case_timeline(args, case_id):
 
 
 @blp.route("/verify", methods=["GET"])
-@blp.arguments(SeqRange, location="query")
+@blp.arguments(SeqRange(), location="query")
 @blp.response(200, VerifyOut)
 @blp.doc(security=SECURITY)
 @require(*AUDIT_READERS)
@@ -121,7 +121,7 @@ def verify(args):
 
 
 @blp.route("/checkpoints", methods=["GET"])
-@blp.arguments(PageArgs, location="query")
+@blp.arguments(PageArgs(), location="query")
 @blp.response(200, CheckpointPage)
 @blp.doc(security=SECURITY)
 @require(*AUDIT_READERS)
@@ -151,7 +151,7 @@ def checkpoint_key():
 
 
 @blp.route("/export", methods=["GET"])
-@blp.arguments(ExportArgs, location="query")
+@blp.arguments(ExportArgs(), location="query")
 @blp.doc(security=SECURITY, responses={"200": {"description": "JSON Lines or CSV, streamed"}})
 @require(*AUDIT_READERS)
 def export_trail(args):
@@ -178,7 +178,7 @@ def export_trail(args):
 
 
 @blp.route("/reports/departments", methods=["GET"])
-@blp.arguments(ReportArgs, location="query")
+@blp.arguments(ReportArgs(), location="query")
 @blp.response(200, ReportOut)
 @blp.doc(security=SECURITY)
 @require(*AUDIT_READERS)
@@ -190,7 +190,7 @@ def department_scores(args):
 
 
 @blp.route("/access-log", methods=["GET"])
-@blp.arguments(PageArgs, location="query")
+@blp.arguments(PageArgs(), location="query")
 @blp.response(200, AccessPage)
 @blp.doc(security=SECURITY)
 @require("admin")

@@ -14,3 +14,6 @@ def record(ctx: HandlerContext, event: Event) -> None:
 
 
 HANDLERS = {event_type: record for event_type in CATALOGUE}
+
+
+preload = service.preload  # see consumer.Preloader

@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
-from services.common.db import insert_ignore, is_postgres
+from services.common.db import is_postgres
+from services.common.deferred import defer_insert
 from services.common.events import Event
 from services.common.masking import mask_name, mask_phone
 
@@ -43,12 +44,30 @@ def mask_data(data: Any) -> Any:
 
 
 HEAD_KEY = "whistle.audit.head"  # session.info: (root transaction, seq, chain hash) while it holds the lock
+SAVED_HEADS = "whistle.audit.saved_heads"  # session.info: {savepoint: the head when it began}
+RECORDED = "whistle.audit.recorded"  # session.info: {event id: already in the trail?}, see preload
 
 
-def _forget_head(session: Session, _previous) -> None:
-    # Any rollback, a savepoint's included, may have undone rows (and, on PostgreSQL, released a
-    # lock taken inside the savepoint): the next append takes the lock and reads the head again.
-    session.info.pop(HEAD_KEY, None)
+@sa_event.listens_for(Session, "after_transaction_create")
+def _remember_head(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested and HEAD_KEY in session.info:
+        session.info.setdefault(SAVED_HEADS, {})[transaction] = session.info[HEAD_KEY]
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _restore_head(session: Session, previous: SessionTransaction) -> None:
+    """A rolled-back savepoint undid the rows appended in it (deferred ones are forgotten, see
+    services.common.deferred): the head goes back to what it was when the savepoint began. With
+    no head then, or on a full rollback, the next append takes the lock and reads the head again
+    (on PostgreSQL a lock taken inside a rolled-back savepoint is released)."""
+    if HEAD_KEY not in session.info and RECORDED not in session.info:
+        return
+    session.info.pop(RECORDED, None)  # some were marked recorded inside what was undone
+    saved = session.info.get(SAVED_HEADS, {}).pop(previous, None) if previous.nested else None
+    if saved is not None:
+        session.info[HEAD_KEY] = saved
+    else:
+        session.info.pop(HEAD_KEY, None)
 
 
 def _head(session: Session) -> tuple[int, bytes]:
@@ -57,8 +76,6 @@ def _head(session: Session) -> tuple[int, bytes]:
     cached = session.info.get(HEAD_KEY)
     if cached and cached[0] is root:
         return cached[1], cached[2]
-    if not sa_event.contains(session, "after_soft_rollback", _forget_head):
-        sa_event.listen(session, "after_soft_rollback", _forget_head)
     if is_postgres(session):
         # Several audit consumers may run; one transaction at a time extends the chain, so it never
         # forks. The lock is held until commit, so rows also become visible in seq order.
@@ -69,6 +86,21 @@ def _head(session: Session) -> tuple[int, bytes]:
     seq, head = (row.seq, bytes.fromhex(row.chain_hash)) if row else (0, chain.GENESIS)
     session.info[HEAD_KEY] = (root, seq, head)
     return seq, head
+
+
+def preload(session: Session, events: list[Event]) -> None:
+    """Which of a consumer batch's events are already in the trail, in one query (see
+    consumer.Preloader); ``append`` otherwise asks for each."""
+    ids = [e.id for e in events]
+    found = set(session.scalars(select(TrailEntry.event_id).where(TrailEntry.event_id.in_(ids))))
+    session.info[RECORDED] = {event_id: event_id in found for event_id in ids}
+
+
+def _recorded(session: Session, event_id: str) -> bool:
+    known = session.info.get(RECORDED, {})
+    if event_id in known:
+        return known[event_id]
+    return session.scalar(select(TrailEntry.seq).where(TrailEntry.event_id == event_id)) is not None
 
 
 def trail_row(seq: int, event: Event, recorded_at: datetime) -> dict[str, Any]:
@@ -95,7 +127,10 @@ def trail_row(seq: int, event: Event, recorded_at: datetime) -> dict[str, Any]:
 
 def append(session: Session, event: Event, recorded_at: datetime) -> TrailEntry | None:
     """Append ``event``; None when it is already in the trail. Cheap inside a batch: the lock is
-    taken and the head read once per transaction, and each append is one INSERT round trip."""
+    taken and the head read once per transaction, and the rows are written together at the commit
+    (or the release of the savepoint they were appended in)."""
+    if _recorded(session, event.id):
+        return None
     seq, previous = _head(session)
     seq += 1
     row = trail_row(seq, event, recorded_at)
@@ -108,8 +143,9 @@ def append(session: Session, event: Event, recorded_at: datetime) -> TrailEntry 
         outcome=row["outcome"], occurred_at=event.time, recorded_at=recorded_at, canonical=canonical,
         leaf_hash=leaf.hex(), chain_hash=head.hex(),
     )
-    # Under the chain lock only event_id can conflict: the event is already in the trail.
-    if not insert_ignore(session, TrailEntry.__table__, values):
-        return None
+    # Under the chain lock nothing else extends the chain; event_id is unique, so the same event
+    # appended by two consumers at once fails one commit, and its message is retried.
+    defer_insert(session, TrailEntry.__table__, [values])
+    session.info.setdefault(RECORDED, {})[event.id] = True
     session.info[HEAD_KEY] = (session.get_transaction(), seq, head)
     return TrailEntry(**values)  # a detached copy of the row, for the caller to read

@@ -8,7 +8,7 @@ from services.common.worker import Timer, Worker
 
 from .app import app_config
 from .checkpoints import Signer, checkpoint_if_due
-from .handlers import HANDLERS
+from .handlers import HANDLERS, preload
 from .models import metadata
 
 
@@ -22,5 +22,6 @@ def checkpoint_timer(signer: Signer) -> Timer:
 
 def build_worker(config: dict | None = None, **kwargs) -> Worker:
     settings = Settings.load("audit", app_config(config))
-    runtime = Runtime.build(settings, metadata)
+    runtime = Runtime.build(settings, metadata, worker=True)
+    kwargs.setdefault("preload", preload)
     return Worker(runtime, HANDLERS, timers=[checkpoint_timer(Signer.from_settings(settings))], **kwargs)

@@ -2,9 +2,10 @@
 
 Messages are taken in batches (up to ``batch_size``) and applied in one database transaction
 together with their inbox rows (``source``, ``id``): a duplicate finds its row and is skipped.
-Usually the whole batch runs in one savepoint with one multi-row inbox INSERT; if a handler raises,
-that savepoint is rolled back and the batch is applied again one message at a time, each in its
-own savepoint, so only the failing message is retried through a wait queue
+Usually the whole batch runs as one transaction: its rows preloaded in a few queries, one
+multi-row inbox INSERT, the handlers' writes sent together at the commit. If a handler raises, that
+transaction is rolled back and the batch is applied again one message at a time, each in its own
+savepoint of a new transaction, so only the failing message is retried through a wait queue
 (``<queue>.retry.<delay>``) and, after the last attempt, dead-lettered to ``<queue>.dlq``.
 The handlers run on a helper thread while this thread keeps the connection's heartbeats going.
 A database outage keeps the batch unacked and tries again; the broker redelivers anything
@@ -61,7 +62,8 @@ class HandlerContext:
 
 Handler = Callable[[HandlerContext, Event], None]
 # Optional, per service: loads in one query what the batch's handlers will look up one by one
-# (into the session's identity map), so a batch costs round trips per batch, not per event.
+# (into the session's identity map), so a batch costs round trips per batch, not per event. Only
+# the batch path calls it: handlers must still work without it (one message at a time).
 Preloader = Callable[[Session, list[Event]], None]
 Clock = Callable[[], datetime]
 
@@ -71,9 +73,10 @@ class DatabaseUnavailable(Exception):
 
 
 class HandlerFailed(Exception):
-    """A handler raised inside a batch: which event, and the outcome its message gets."""
+    """A handler raised inside a batch: which event (None: the batch as a whole could not be
+    written), and the outcome its message gets."""
 
-    def __init__(self, event: Event, error: BaseException):
+    def __init__(self, event: Event | None, error: BaseException):
         super().__init__(f"{type(error).__name__}: {error}")
         self.event = event
 
@@ -212,43 +215,34 @@ class Consumer:
             except (BadEnvelope, UnknownEventType) as exc:
                 log.error("consumer %s: unreadable message dead-lettered: %s", self.service, exc)
                 outcomes.append((message, "dead", str(exc)))
+        events = [event for _message, event in parsed]
         try:
-            with self.sessions() as session, session.begin():
-                events = [event for _message, event in parsed]
-                if self.preload is not None and events:
-                    self._preload(session, events)
-                try:
-                    results = self._apply_all(session, events)
-                except HandlerFailed as failure:
-                    # The batch is rolled back. Its failing message is not run again here (each
-                    # delivery is one attempt); the others are applied one at a time.
+            try:
+                results = self._apply_all(events) if events else []
+            except HandlerFailed as failure:
+                # The batch was rolled back. Its failing message is not run again here (each
+                # delivery is one attempt); the others are applied one at a time.
+                with self.sessions() as session, session.begin():
                     results = [failure.outcome() if event is failure.event else self._apply_one(session, event)
                                for event in events]
-                outcomes += [(message, *result) for (message, _event), result in zip(parsed, results, strict=True)]
         except Exception as exc:
             if _is_database_outage(exc):
                 raise DatabaseUnavailable(str(exc)) from exc
             raise
+        outcomes += [(message, *result) for (message, _event), result in zip(parsed, results, strict=True)]
         failpoints.hit("consumer.after_commit")
         return outcomes
 
-    def _preload(self, session: Session, events: list[Event]) -> None:
-        """Only an optimization: if it fails, the handlers look their rows up themselves."""
-        try:
-            with session.begin_nested():
-                self.preload(session, events)
-        except Exception as exc:
-            if _is_database_outage(exc):
-                raise
-            log.exception("consumer %s: preloading a batch failed", self.service)
-
-    def _apply_all(self, session: Session, events: list[Event]) -> list[tuple[str, None]]:
-        """The usual case, cheaply: the whole batch in one savepoint, its inbox rows in one INSERT.
-        Raises HandlerFailed when a handler raised: the savepoint is rolled back, nothing stays."""
+    def _apply_all(self, events: list[Event]) -> list[tuple[str, None]]:
+        """The usual case, cheaply: the whole batch in one transaction, its rows preloaded in a few
+        queries and its inbox rows in one INSERT. Raises HandlerFailed when a handler raised, or when
+        the batch could not be written: the transaction is rolled back, nothing stays."""
         handled = [event for event in events if event.type in self.handlers]
         verdicts: list[tuple[Event, str]] = []
         try:
-            with session.begin_nested():
+            with self.sessions() as session, session.begin():
+                if self.preload is not None and handled:
+                    self.preload(session, handled)
                 fresh = {(row.source, row.event_id) for row in insert_ignore_many(session, self.inbox, [
                     {"source": e.source, "event_id": e.id, "type": e.type, "handled_at": utcnow()} for e in handled])}
                 for event in handled:
@@ -273,6 +267,14 @@ class Consumer:
                       exc_info=failure.__cause__)
             self._count(failure.event, "failed")
             raise
+        except Exception as exc:
+            # Preloading or writing the batch failed (a constraint at the commit, say): no one event
+            # is to blame yet, so each is applied again on its own.
+            if _is_database_outage(exc):
+                raise
+            log.error("consumer %s: applying a batch failed; applying it one message at a time", self.service,
+                      exc_info=exc)
+            raise HandlerFailed(None, exc) from exc
         for event, verdict in verdicts:
             self._count(event, verdict)
         return [("ack", None)] * len(events)

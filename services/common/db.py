@@ -101,7 +101,10 @@ def _sqlite_begin_immediate(conn) -> None:
     # failing later when it upgrades a read lock.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, pre_ping: bool = True) -> Engine:
+    """``pre_ping`` tests each connection before use (a round trip): web requests want it, so that
+    the first request after a database restart does not fail; a worker's loops retry after any
+    database error anyway and skip it."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -112,7 +115,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=pre_ping)
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
@@ -122,15 +125,19 @@ def insert_ignore(session: Session, table: Table, values: dict) -> bool:
     return bool(insert_ignore_many(session, table, [values]))
 
 
+def insert_ignore_statement(session: Session, table: Table):
+    """INSERT … ON CONFLICT DO NOTHING for this session's database."""
+    builder = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return builder(table).on_conflict_do_nothing()
+
+
 def insert_ignore_many(session: Session, table: Table, rows: list[dict]) -> list:
     """One INSERT of ``rows`` skipping key conflicts (also between the rows); returns the primary
     keys of the rows inserted."""
     if not rows:
         return []
-    dialect = session.get_bind().dialect.name
-    builder = pg_insert if dialect == "postgresql" else sqlite_insert
     # RETURNING rather than rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
-    statement = builder(table).values(rows).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    statement = insert_ignore_statement(session, table).values(rows).returning(*table.primary_key.columns)
     return session.execute(statement).all()
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, ValidationError
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError
 
 from .catalogue import CATALOGUE
 from .context import current_actor, current_correlation_id
@@ -54,6 +55,13 @@ class Event:
         return self.data.get("case_id") or self.subject
 
 
+@cache
+def data_schema(event_type: str, unknown: str) -> Schema:
+    """One schema instance per type and mode, built once: building a marshmallow schema copies its
+    fields, which cost more than loading a small payload (schemas keep no state between loads)."""
+    return CATALOGUE[event_type][0](unknown=unknown)
+
+
 def dataschema_for(event_type: str) -> str:
     return f"urn:whistle:{event_type}:v{CATALOGUE[event_type][1]}"
 
@@ -75,8 +83,7 @@ def build_event(
     """A CloudEvent ready to publish. ``data`` is validated strictly against the catalogue."""
     if event_type not in CATALOGUE:
         raise UnknownEventType(event_type)
-    schema_cls, _version = CATALOGUE[event_type]
-    schema = schema_cls(unknown=RAISE)
+    schema = data_schema(event_type, RAISE)
     payload = schema.dump(schema.load(data))  # raises ValidationError on a bad payload
     actor = actor or current_actor() or SYSTEM
     envelope: dict[str, Any] = {
@@ -124,7 +131,7 @@ def parse_event(body: bytes | str | dict[str, Any]) -> Event:
     if event_type not in CATALOGUE:
         raise UnknownEventType(event_type)
     try:
-        data = CATALOGUE[event_type][0](unknown=EXCLUDE).load(envelope.get("data") or {})
+        data = data_schema(event_type, EXCLUDE).load(envelope.get("data") or {})
         time = datetime.fromisoformat(envelope["time"].replace("Z", "+00:00"))
     except (ValidationError, ValueError) as exc:
         raise BadEnvelope(f"bad {event_type} event: {exc}") from exc

@@ -1,5 +1,9 @@
 """The transactional outbox: an event is a row written in the same transaction as the change it
-describes; the relay (relay.py) publishes it later. Nothing is ever published directly."""
+describes; the relay (relay.py) publishes it later. Nothing is ever published directly.
+
+Events emitted during a transaction are built (and validated) at once, and written together just
+before the transaction commits (deferred.py): a consumer batch that emits a hundred events costs one
+INSERT for them, not a hundred. A rolled-back transaction or savepoint forgets those emitted in it."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from sqlalchemy import Table, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db import utcnow
+from .deferred import defer_insert
 from .events import Actor, build_event, encode
 
 
@@ -25,7 +30,8 @@ class Outbox:
 
     def watch(self, factory: sessionmaker[Session]) -> None:
         def after_commit(session: Session) -> None:
-            if session.info.pop("outbox_dirty", False):
+            # Also called when a savepoint is released: only the outermost commit makes rows visible.
+            if session.get_nested_transaction() is None and session.info.pop("outbox_dirty", False):
                 self.written.set()
 
         event.listen(factory, "after_commit", after_commit)
@@ -47,16 +53,15 @@ class Outbox:
     def emit_many(
         self, session: Session, items: Iterable[tuple[str, dict[str, Any], dict[str, Any]]]
     ) -> list[dict[str, Any]]:
-        """Several events in one INSERT: ``(event_type, data, emit's keyword arguments)`` each."""
+        """Several events: ``(event_type, data, emit's keyword arguments)`` each."""
         envelopes = [build_event(event_type, data, service=self.service, **kwargs)
                      for event_type, data, kwargs in items]
-        if not envelopes:
-            return []
         now = utcnow()
-        session.execute(self.table.insert(), [
+        defer_insert(session, self.table, [
             {"event_id": e["id"], "type": e["type"], "body": encode(e).decode(), "status": "pending",
              "attempts": 0, "created_at": now}
             for e in envelopes
         ])
-        session.info["outbox_dirty"] = True
+        if envelopes:
+            session.info["outbox_dirty"] = True
         return envelopes

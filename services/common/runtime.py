@@ -45,8 +45,10 @@ class Runtime:
             yield session
 
     @classmethod
-    def build(cls, settings: Settings, metadata: MetaData) -> Runtime:
-        engine = make_engine(settings.database_url)
+    def build(cls, settings: Settings, metadata: MetaData, *, worker: bool = False) -> Runtime:
+        """``worker``: for a background worker, whose every loop retries after a database error,
+        so connections are not pinged before each transaction (see make_engine)."""
+        engine = make_engine(settings.database_url, pre_ping=not worker)
         sessions = make_sessionmaker(engine)
         outbox = Outbox(settings.service, metadata.tables["outbox"])
         outbox.watch(sessions)

@@ -24,7 +24,7 @@ STAFF = ("staff", "admin")
 
 
 @blp.route("/tasks", methods=["GET"])
-@blp.arguments(TaskListArgs, location="query")
+@blp.arguments(TaskListArgs(), location="query")
 @blp.response(200, TaskPage)
 @blp.doc(security=SECURITY)
 @require(*READERS)
@@ -70,7 +70,7 @@ def _act(task_id: str, action: str, body: dict) -> dict:
 
 
 @blp.route("/tasks/<task_id>/acknowledge", methods=["POST"])
-@blp.arguments(AcknowledgeIn)
+@blp.arguments(AcknowledgeIn())
 @blp.response(200, TaskOut)
 @blp.doc(security=SECURITY)
 @require(*DEPARTMENT)
@@ -80,7 +80,7 @@ def acknowledge(body, task_id):
 
 
 @blp.route("/tasks/<task_id>/progress", methods=["POST"])
-@blp.arguments(ProgressIn)
+@blp.arguments(ProgressIn())
 @blp.response(200, TaskOut)
 @blp.doc(security=SECURITY)
 @require(*DEPARTMENT)
@@ -90,7 +90,7 @@ def progress(body, task_id):
 
 
 @blp.route("/tasks/<task_id>/return", methods=["POST"])
-@blp.arguments(ReturnIn)
+@blp.arguments(ReturnIn())
 @blp.response(200, TaskOut)
 @blp.doc(security=SECURITY)
 @require(*DEPARTMENT)
@@ -100,7 +100,7 @@ def return_task(body, task_id):
 
 
 @blp.route("/tasks/<task_id>/complete", methods=["POST"])
-@blp.arguments(CompleteIn)
+@blp.arguments(CompleteIn())
 @blp.response(200, TaskOut)
 @blp.doc(security=SECURITY)
 @require(*DEPARTMENT)
@@ -110,7 +110,7 @@ def complete(body, task_id):
 
 
 @blp.route("/tasks/<task_id>/cancel", methods=["POST"])
-@blp.arguments(CancelIn)
+@blp.arguments(CancelIn())
 @blp.response(200, TaskOut)
 @blp.doc(security=SECURITY)
 @require(*STAFF)

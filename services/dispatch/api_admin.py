@@ -35,7 +35,7 @@ def list_departments():
 
 
 @blp.route("/departments/<code>", methods=["PUT"])
-@blp.arguments(DepartmentIn)
+@blp.arguments(DepartmentIn())
 @blp.response(200, DepartmentOut)
 @blp.doc(security=SECURITY)
 @require("admin")
@@ -61,7 +61,7 @@ def list_rules():
 
 
 @blp.route("/routing-rules", methods=["PUT"])
-@blp.arguments(RuleList)
+@blp.arguments(RuleList())
 @blp.response(200, RuleList)
 @blp.doc(security=SECURITY)
 @require("admin")

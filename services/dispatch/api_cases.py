@@ -39,7 +39,7 @@ def read_case(case_id):
 
 
 @blp.route("/cases/<case_id>/whistle", methods=["POST"])
-@blp.arguments(WhistleIn)
+@blp.arguments(WhistleIn())
 @blp.response(201, WhistleOut)
 @blp.doc(security=SECURITY)
 @require(*STAFF)
@@ -52,7 +52,7 @@ def whistle(body, case_id):
 
 
 @blp.route("/cases/<case_id>/verify", methods=["POST"])
-@blp.arguments(VerifyIn)
+@blp.arguments(VerifyIn())
 @blp.response(200, CaseOut)
 @blp.doc(security=SECURITY)
 @require(*STAFF)
@@ -64,7 +64,7 @@ def verify(body, case_id):
 
 
 @blp.route("/cases/<case_id>/reject", methods=["POST"])
-@blp.arguments(RejectIn)
+@blp.arguments(RejectIn())
 @blp.response(200, CaseOut)
 @blp.doc(security=SECURITY)
 @require(*STAFF)

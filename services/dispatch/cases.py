@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from . import tasks
 from .errors import Conflict, Invalid, InvalidTransition, NotFound
@@ -31,9 +32,14 @@ CASE_ACTIONS: dict[str, tuple[str, ...]] = {
 
 
 def load_rules(session) -> list[Rule]:
-    rows = session.execute(select(RoutingRule).order_by(RoutingRule.id)).scalars()
-    return [Rule(category=r.category, lead=r.lead, street=r.street, community=r.community,
+    """The routing rules, read once per transaction: a consumer batch routes many cases with them."""
+    rules = session.info.get("dispatch.rules")
+    if rules is None:
+        rows = session.execute(select(RoutingRule).order_by(RoutingRule.id)).scalars()
+        rules = session.info["dispatch.rules"] = [
+            Rule(category=r.category, lead=r.lead, street=r.street, community=r.community,
                  assists=tuple(r.assists), fallback=tuple(r.fallback), severity=r.severity) for r in rows]
+    return rules
 
 
 def get_case(work: Work, case_id: str, *, lock: bool = True) -> DispatchCase:
@@ -64,9 +70,32 @@ def _move(work: Work, case: DispatchCase, status: str, note: str | None = None) 
 
 
 # ---- arriving from intake -------------------------------------------------------------------
+PRELOADED = "dispatch.cases"  # session.info: {case id: its case or None}, for a consumer batch
+
+
+def preload_cases(session, case_ids: set[str]) -> None:
+    """A consumer batch's cases in one query: most are new, and asking for each would be a round
+    trip per case to learn that it is not there."""
+    found = {c.id: c for c in session.scalars(select(DispatchCase).where(DispatchCase.id.in_(case_ids)))}
+    session.info[PRELOADED] = {case_id: found.get(case_id) for case_id in case_ids}
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_preloaded(session: Session, _previous) -> None:
+    # Cases added in what was rolled back are gone again: ask the database from here on.
+    session.info.pop(PRELOADED, None)
+
+
+def known_case(session, case_id: str) -> DispatchCase | None:
+    preloaded = session.info.get(PRELOADED, {})
+    if case_id in preloaded:
+        return preloaded[case_id]
+    return session.get(DispatchCase, case_id)
+
+
 def receive_case(work: Work, data: dict[str, Any]) -> DispatchCase | None:
     """On ``case.reported``: remember the case; route it unless it duplicates another."""
-    if work.session.get(DispatchCase, data["case_id"]) is not None:
+    if known_case(work.session, data["case_id"]) is not None:
         return None  # the same case sent again under another event id
     location = data["location"]
     case = DispatchCase(
@@ -77,6 +106,8 @@ def receive_case(work: Work, data: dict[str, Any]) -> DispatchCase | None:
         created_at=work.now, updated_at=work.now,
     )
     work.session.add(case)
+    if PRELOADED in work.session.info:
+        work.session.info[PRELOADED][case.id] = case
     if case.duplicate_of:
         _move(work, case, "duplicate", f"duplicate of {case.duplicate_of}")
     else:
@@ -86,7 +117,7 @@ def receive_case(work: Work, data: dict[str, Any]) -> DispatchCase | None:
 
 def unlink_duplicate(work: Work, case_id: str) -> None:
     """On ``case.duplicate_unlinked``: the case stands on its own after all, so route it."""
-    case = work.session.get(DispatchCase, case_id)
+    case = known_case(work.session, case_id)
     if case is None:
         # Arrived before its case.reported: raising sends it round the retry queue until it has.
         raise LookupError(f"case {case_id} not known yet")
@@ -193,7 +224,7 @@ def reopen(work: Work, case: DispatchCase, reason: str, by: str) -> None:
 
 def record_feedback(work: Work, data: dict[str, Any]) -> None:
     """回访: a dissatisfied resident reopens a resolved or closed case — once per case."""
-    case = work.session.get(DispatchCase, data["case_id"])
+    case = known_case(work.session, data["case_id"])
     if case is None or data["satisfaction"] != "dissatisfied":
         return
     if case.reopened_by_feedback or case.status not in ("resolved", "closed"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy.orm import Session
+
 from services.common.consumer import HandlerContext
 from services.common.events import Event
 
@@ -43,3 +45,8 @@ def build_handlers(tiers: dict[str, Tier]) -> dict[str, Callable[[HandlerContext
 
 
 HANDLERS = build_handlers(DEFAULT_TIERS)
+
+
+def preload(session: Session, events: list[Event]) -> None:
+    """See consumer.Preloader: the batch's cases in one query."""
+    cases.preload_cases(session, {e.data["case_id"] for e in events if e.type in RULES})

@@ -7,7 +7,7 @@ from services.common.runtime import Runtime
 from services.common.worker import Timer, Worker
 
 from . import timers
-from .handlers import build_handlers
+from .handlers import build_handlers, preload
 from .models import metadata
 from .seed import seed_defaults
 from .tiers import parse_tiers
@@ -15,11 +15,12 @@ from .tiers import parse_tiers
 
 def build_worker(config: dict | None = None, **kwargs) -> Worker:
     settings = Settings.load("dispatch", config)
-    runtime = Runtime.build(settings, metadata)
+    runtime = Runtime.build(settings, metadata, worker=True)
     with runtime.transaction() as session:
         seed_defaults(session, settings.get("RULES_FILE"))
     batch = int(settings.get("TIMER_BATCH", timers.BATCH))
     deadlines = Timer("deadlines", lambda rt, now: timers.fire_due(rt, now, batch),
                       float(settings.get("TIMER_INTERVAL", 1.0)))
     kwargs.setdefault("timers", [deadlines])
+    kwargs.setdefault("preload", preload)
     return Worker(runtime, build_handlers(parse_tiers(settings.get("SEVERITY_TIERS"))), **kwargs)

@@ -50,7 +50,7 @@ class ContactForbidden(PermissionError):
 
 def next_case_number(session: Session, year: int) -> str:
     """WS-2026-000123. One atomic upsert: the first case of a year creates the counter row, every
-    other increments it. On PostgreSQL it runs in a short transaction of its own, so submitters do
+    other increments it. On PostgreSQL it commits on its own at once (autocommit), so submitters do
     not queue on the counter row until each commits (a submission that then fails leaves a gap in
     the numbers, as a sequence would); on SQLite, whose writers are serialized anyway, it runs in
     the submission's own transaction."""
@@ -62,7 +62,7 @@ def next_case_number(session: Session, year: int) -> str:
         .returning(table.c.last)
     )
     if is_postgres(session):
-        with session.get_bind().begin() as own:
+        with session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT") as own:
             return f"WS-{year}-{own.execute(statement).scalar_one():06d}"
     return f"WS-{year}-{session.execute(statement).scalar_one():06d}"
 

@@ -10,7 +10,7 @@ from services.common.idempotency import IdempotencyStore
 from services.common.runtime import Runtime
 from services.common.worker import Timer, Worker
 
-from .handlers import HANDLERS
+from .handlers import HANDLERS, preload
 from .models import idempotency_keys, metadata
 
 
@@ -20,6 +20,7 @@ def purge_idempotency_keys(runtime: Runtime, now: datetime) -> int:
 
 
 def build_worker(config: dict | None = None, **kwargs) -> Worker:
-    runtime = Runtime.build(Settings.load("intake", config), metadata)
+    runtime = Runtime.build(Settings.load("intake", config), metadata, worker=True)
     kwargs.setdefault("timers", [Timer("purge-idempotency-keys", purge_idempotency_keys, interval=600)])
+    kwargs.setdefault("preload", preload)
     return Worker(runtime, HANDLERS, **kwargs)

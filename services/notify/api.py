@@ -77,7 +77,7 @@ def read_subscription(department):
 
 
 @blp.route("/subscriptions/<department>", methods=["PUT"])
-@blp.arguments(SubscriptionIn)
+@blp.arguments(SubscriptionIn())
 @blp.response(200, SubscriptionOut)
 @blp.doc(security=SECURITY)
 @require("admin", "department")
@@ -111,7 +111,7 @@ def read_community_subscription(community):
 
 
 @blp.route("/community-subscriptions/<community>", methods=["PUT"])
-@blp.arguments(CommunitySubscriptionIn)
+@blp.arguments(CommunitySubscriptionIn())
 @blp.response(200, CommunitySubscriptionOut)
 @blp.doc(security=SECURITY)
 @require("admin", "staff")
@@ -124,7 +124,7 @@ def put_community_subscription(payload, community):
 
 
 @blp.route("/deliveries", methods=["GET"])
-@blp.arguments(DeliveryListArgs, location="query")
+@blp.arguments(DeliveryListArgs(), location="query")
 @blp.response(200, DeliveryPage)
 @blp.doc(security=SECURITY)
 @require("admin", "department", "auditor")

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from services.common.catalogue import CATALOGUE
 from services.common.consumer import HandlerContext
+from services.common.db import utcnow
 from services.common.events import Event
 
 from . import planning
@@ -24,5 +25,5 @@ HANDLERS = {event_type: plan for event_type in NOTIFIABLE}
 
 def preload(session: Session, events: list[Event]) -> None:
     """A batch's case routes and the subscriptions in two queries (see consumer.Preloader)."""
-    planning.preload_routes(session, {e.case_id for e in events if e.case_id and e.type in HANDLERS})
+    planning.preload_routes(session, [e for e in events if e.type in HANDLERS], utcnow())
     planning.subscriptions(session)

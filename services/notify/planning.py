@@ -15,7 +15,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.common.db import insert_ignore, new_id
+from services.common.db import insert_ignore, insert_ignore_many, new_id
+from services.common.deferred import defer_insert
 from services.common.events import Event
 
 from .models import CaseRoute, CommunitySubscription, Delivery, Subscription
@@ -44,23 +45,38 @@ def plan_deliveries(session: Session, event: Event, now: datetime) -> int:
     targets = department_targets(session, event, route) + community_targets(session, event, route)
     if event.type in RESIDENT_EVENTS and route is not None and route.reporter_has_phone:
         targets.append(Target("sms", resident_recipient(route.case_id), community=route.community))
+    if not targets:
+        return 0
     body = json.dumps(event.envelope, ensure_ascii=False, separators=(",", ":"))
-    created = 0
-    for target in targets:
-        created += insert_ignore(session, Delivery.__table__, {
-            "id": new_id(), "event_id": event.id, "event_type": event.type, "case_id": event.case_id,
-            "department": target.department, "community": target.community, "channel": target.channel,
-            "recipient": target.recipient, "body": body, "status": "pending", "attempts": 0,
-            "next_attempt_at": now, "created_at": now,
-        })
-    return created
+    # Written with the batch's other deliveries at its commit; one recipient reached twice by an
+    # event (a department's and a community's list naming one address) gets one delivery.
+    defer_insert(session, Delivery.__table__, [{
+        "id": new_id(), "event_id": event.id, "event_type": event.type, "case_id": event.case_id,
+        "department": target.department, "community": target.community, "channel": target.channel,
+        "recipient": target.recipient, "body": body, "status": "pending", "attempts": 0,
+        "next_attempt_at": now, "created_at": now,
+    } for target in targets], ignore_conflicts=True)
+    return len(targets)
 
 
-def preload_routes(session: Session, case_ids: set[str]) -> None:
-    """Bring the routes of these cases into the session in one query; ``remember`` then finds
+def preload_routes(session: Session, events: list[Event], now: datetime) -> None:
+    """Bring the routes of a batch's cases into the session in two queries — creating those its
+    events will teach about, as ``remember`` would one by one — so that ``remember`` then finds
     them without a round trip each."""
+    case_ids = {e.case_id for e in events if e.case_id}
+    learning = sorted({e.case_id for e in events if e.case_id and learns(e)})
+    if learning:
+        insert_ignore_many(session, CaseRoute.__table__, [
+            {"case_id": case_id, "departments": [], "reporter_has_phone": False, "updated_at": now}
+            for case_id in learning])
     if case_ids:
-        session.scalars(select(CaseRoute).where(CaseRoute.case_id.in_(case_ids))).all()
+        # Kept referenced: the session's identity map holds unchanged objects only weakly.
+        session.info["notify.routes"] = session.scalars(select(CaseRoute).where(CaseRoute.case_id.in_(case_ids))).all()
+
+
+def learns(event: Event) -> bool:
+    """Whether the event tells something about its case's route."""
+    return event.type == "case.reported" or event.type in ADDS_DEPARTMENT + REMOVES_DEPARTMENT
 
 
 def remember(session: Session, event: Event, now: datetime) -> CaseRoute | None:
@@ -68,14 +84,13 @@ def remember(session: Session, event: Event, now: datetime) -> CaseRoute | None:
     if not case_id:
         return None
     data = event.data
-    learns = event.type == "case.reported" or event.type in ADDS_DEPARTMENT + REMOVES_DEPARTMENT
     route = session.get(CaseRoute, case_id)
-    if route is None and learns:
+    if route is None and learns(event):
         # Insert-if-absent, so two consumers learning of one case never collide on the key.
         insert_ignore(session, CaseRoute.__table__, {"case_id": case_id, "departments": [],
                                                      "reporter_has_phone": False, "updated_at": now})
         route = session.get(CaseRoute, case_id)
-    if route is None or not learns:
+    if route is None or not learns(event):
         return route
     if event.type == "case.reported":
         location = data.get("location") or {}

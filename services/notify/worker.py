@@ -60,6 +60,6 @@ def build_sender(runtime: Runtime, provider: SmsProvider | None = None) -> Sende
 
 def build_worker(config: dict | None = None, *, send: bool = True, **kwargs) -> NotifyWorker:
     """``send=False`` leaves the sender out (tests drive ``build_sender(...).send_due(now)``)."""
-    runtime = Runtime.build(Settings.load("notify", config), metadata)
+    runtime = Runtime.build(Settings.load("notify", config), metadata, worker=True)
     kwargs.setdefault("preload", preload)
     return NotifyWorker(runtime, HANDLERS, sender=build_sender(runtime) if send else None, **kwargs)

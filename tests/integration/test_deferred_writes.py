@@ -1,0 +1,130 @@
+"""Rows written together at the commit (services/common/deferred.py) and the outbox built on them:
+what a commit writes, what a rolled-back savepoint or transaction forgets, and a consumer batch
+whose commit fails being applied again one message at a time. On SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, select
+
+from services.common.config import Settings
+from services.common.consumer import Consumer
+from services.common.db import bus_tables, make_engine, make_sessionmaker
+from services.common.deferred import defer_insert
+from services.common.events import build_event, encode
+from services.common.outbox import Outbox
+from tests import infra
+
+metadata = MetaData()
+outbox_table, inbox_table = bus_tables(metadata)
+notes = Table("notes", metadata, Column("id", Integer, primary_key=True), Column("text", String(20)))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sessions(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'deferred.db'}"
+    else:
+        name = f"whistle_{infra.RUN_ID}_deferred_{uuid.uuid4().hex[:6]}"
+        url = infra.create_database(name)  # skips (fails in CI) without PostgreSQL
+        request.addfinalizer(lambda: infra.drop_database(name))
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def texts(sessions) -> list[str]:
+    with sessions() as session:
+        return list(session.scalars(select(notes.c.text).order_by(notes.c.id)))
+
+
+def closed_event() -> dict:
+    return build_event("case.closed", {"case_id": str(uuid.uuid4()), "note": "done"}, service="dispatch")
+
+
+def test_deferred_rows_are_written_in_one_statement_at_the_commit(sessions):
+    statements = []
+    with sessions() as session, session.begin():
+        event.listen(session.connection(), "before_cursor_execute",
+                     lambda *args: statements.append(args[2]) if args[2].startswith("INSERT") else None)
+        defer_insert(session, notes, [{"id": i, "text": f"n{i}"} for i in range(1, 51)])
+        assert session.scalar(select(func.count()).select_from(notes)) == 0  # not before the commit
+    assert texts(sessions) == [f"n{i}" for i in range(1, 51)]
+    assert len(statements) == 1
+
+
+def test_a_rolled_back_savepoint_forgets_only_what_was_deferred_inside_it(sessions):
+    with sessions() as session, session.begin():
+        defer_insert(session, notes, [{"id": 1, "text": "before"}])
+        with pytest.raises(RuntimeError), session.begin_nested():
+            defer_insert(session, notes, [{"id": 2, "text": "undone"}])
+            raise RuntimeError("a handler failed")
+        with session.begin_nested():
+            defer_insert(session, notes, [{"id": 3, "text": "kept"}])
+    assert texts(sessions) == ["before", "kept"]
+
+
+def test_a_rolled_back_transaction_forgets_everything_and_the_session_starts_clean(sessions):
+    with sessions() as session:
+        with pytest.raises(RuntimeError), session.begin():
+            defer_insert(session, notes, [{"id": 1, "text": "undone"}])
+            raise RuntimeError("the request failed")
+        with session.begin():
+            defer_insert(session, notes, [{"id": 2, "text": "next"}])
+    assert texts(sessions) == ["next"]
+
+
+def test_conflicting_rows_can_be_skipped_or_fail_the_commit(sessions):
+    with sessions() as session, session.begin():
+        defer_insert(session, notes, [{"id": 1, "text": "first"}, {"id": 1, "text": "again"}], ignore_conflicts=True)
+    assert texts(sessions) == ["first"]
+    with pytest.raises(Exception), sessions() as session, session.begin():  # noqa: B017 (each driver its own)
+        defer_insert(session, notes, [{"id": 1, "text": "clash"}])
+    assert texts(sessions) == ["first"]
+
+
+def test_the_outbox_writes_a_transactions_events_together_and_wakes_its_relay_after_the_commit(sessions):
+    outbox = Outbox("dispatch", outbox_table)
+    outbox.watch(sessions)
+    with sessions() as session, session.begin():
+        emitted = [outbox.emit(session, "case.closed", {"case_id": str(uuid.uuid4()), "note": str(i)})
+                   for i in range(3)]
+        with session.begin_nested():
+            pass  # a savepoint's release writes the rows, but nothing is visible to the relay yet
+        assert not outbox.written.is_set()
+    assert outbox.written.is_set()
+    with sessions() as session:
+        assert list(session.scalars(select(outbox_table.c.event_id).order_by(outbox_table.c.seq))) == \
+            [e["id"] for e in emitted]
+
+
+class FakeMessage:
+    def __init__(self, envelope: dict):
+        self.body = encode(envelope)
+
+
+def test_a_batch_whose_commit_fails_is_applied_again_one_message_at_a_time(sessions):
+    """A handler defers a row that clashes only at the commit: no handler raised, so no message is
+    to blame; the batch is rolled back and each message applied on its own — the clashing one is
+    retried, the others are applied once."""
+    outbox = Outbox("audit", outbox_table)
+    with sessions() as session, session.begin():
+        session.execute(notes.insert().values(id=99, text="taken"))
+    envelopes = [closed_event() for _ in range(3)]
+    clashing = envelopes[1]["id"]
+
+    def handler(ctx, event):
+        number = 99 if event.id == clashing else 100 + [e["id"] for e in envelopes].index(event.id)
+        defer_insert(ctx.session, notes, [{"id": number, "text": event.id[:20]}])
+
+    settings = Settings.load("audit", {"BROKER_URL": "memory://", "DATABASE_URL": "sqlite://"})
+    consumer = Consumer(settings, sessions, inbox_table, outbox, {"case.closed": handler})
+    outcomes = consumer.apply([FakeMessage(e) for e in envelopes])
+    assert [outcome for _message, outcome, _error in outcomes] == ["ack", "retry", "ack"]
+    assert texts(sessions) == ["taken", envelopes[0]["id"][:20], envelopes[2]["id"][:20]]
+    with sessions() as session:
+        assert set(session.scalars(select(inbox_table.c.event_id))) == {envelopes[0]["id"], envelopes[2]["id"]}
+
