@@ -39,11 +39,13 @@ def rss_mb(pid: int) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
+    """CPU time of the process and of its children that have exited and been waited for (a
+    gunicorn master's recycled workers), so that no work disappears with a replaced worker."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+    return sum(int(f) for f in fields[11:15]) / TICKS  # utime + stime + cutime + cstime
 
 
 def snapshot(named: dict[str, int]) -> dict[str, dict[str, float]]:

@@ -38,6 +38,7 @@ class Settings:
     confirm_timeout: float = 10.0
     retry_delays: tuple[float, ...] = (5.0, 30.0, 300.0)
     relay_poll: float = 0.05
+    relay_linger: float = 0.01
     relay_batch: int = 500
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -78,6 +79,7 @@ class Settings:
             confirm_timeout=float(pick("CONFIRM_TIMEOUT", 10.0)),
             retry_delays=tuple(delays),
             relay_poll=float(pick("RELAY_POLL", 0.05)),
+            relay_linger=float(pick("RELAY_LINGER", 0.01)),
             relay_batch=int(pick("RELAY_BATCH", 500)),
             extra=overrides,
         )

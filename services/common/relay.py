@@ -91,7 +91,10 @@ class Relay:
             if database_away:
                 stop.wait(1.0)
             elif published < self.settings.relay_batch:
-                self.written.wait(self.settings.relay_poll)
+                # Woken by a commit, linger a moment: under load the commits of the next few
+                # milliseconds then go out in the same pass, at one round trip for all of them.
+                if self.written.wait(self.settings.relay_poll) and self.settings.relay_linger:
+                    stop.wait(self.settings.relay_linger)
 
     def relay_once(self, publisher: Publisher) -> int:
         """Publish one batch of due rows; returns how many rows were tried."""

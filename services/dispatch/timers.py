@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.common import failpoints
+from services.common.deferred import defer_insert, write_deferred
 from services.common.runtime import Runtime
 
 from .models import LIVE, DispatchCase, Task, Timer
@@ -29,15 +30,20 @@ BATCH = 500
 
 
 def schedule(session: Session, task: Task, start: datetime) -> None:
-    """Four alarms per task: due soon and overdue, for acknowledging and for resolving."""
+    """Four alarms per task: due soon and overdue, for acknowledging and for resolving. Written
+    at the commit with the other rows of the transaction (a batch routing fifty cases sends its
+    two hundred timers in one INSERT)."""
+    rows = []
     for deadline, due in (("acknowledge", task.ack_due), ("resolve", task.resolve_due)):
         soon = start + (due - start) * DUE_SOON_AT
-        session.add(Timer(task_id=task.id, case_id=task.case_id, kind=f"{deadline}.due_soon", due_at=soon))
-        session.add(Timer(task_id=task.id, case_id=task.case_id, kind=f"{deadline}.overdue", due_at=due))
+        rows += [{"task_id": task.id, "case_id": task.case_id, "kind": f"{deadline}.due_soon", "due_at": soon},
+                 {"task_id": task.id, "case_id": task.case_id, "kind": f"{deadline}.overdue", "due_at": due}]
+    defer_insert(session, Timer.__table__, rows)
 
 
 def cancel(session: Session, task_id: str, now: datetime, deadline: str | None = None) -> None:
     """Cancel a task's unfired timers (all, or one deadline's)."""
+    write_deferred(session)  # timers scheduled earlier in this transaction are cancelled too
     statement = update(Timer).where(Timer.task_id == task_id, Timer.fired_at.is_(None))
     if deadline:
         statement = statement.where(Timer.kind.like(f"{deadline}.%"))

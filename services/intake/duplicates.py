@@ -79,9 +79,11 @@ def lock_scope(session: Session, new: Case, radius_m: float) -> None:
     BEGIN IMMEDIATE already serializes every writer). Held until commit, so the duplicate check
     sees every such case committed before this one, and two reports of one problem arriving
     together cannot both become originals."""
-    statement = text("SELECT pg_advisory_xact_lock(k) FROM unnest(:keys) AS k ORDER BY k").bindparams(
-        bindparam("keys", type_=ARRAY(BIGINT)))
-    session.execute(statement, {"keys": scope_keys(new, radius_m)})
+    session.execute(LOCK_KEYS, {"keys": scope_keys(new, radius_m)})
+
+
+LOCK_KEYS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(:keys) AS k ORDER BY k").bindparams(
+    bindparam("keys", type_=ARRAY(BIGINT)))
 
 
 def find_original(session: Session, new: Case, *, radius_m: float, window: timedelta,

@@ -7,7 +7,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -54,17 +54,21 @@ def next_case_number(session: Session, year: int) -> str:
     not queue on the counter row until each commits (a submission that then fails leaves a gap in
     the numbers, as a sequence would); on SQLite, whose writers are serialized anyway, it runs in
     the submission's own transaction."""
-    table = CaseNumberCounter.__table__
-    builder = pg_insert if is_postgres(session) else sqlite_insert
-    statement = (
-        builder(table).values(year=year, last=1)
-        .on_conflict_do_update(index_elements=[table.c.year], set_={"last": table.c.last + 1})
-        .returning(table.c.last)
-    )
     if is_postgres(session):
         with session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT") as own:
-            return f"WS-{year}-{own.execute(statement).scalar_one():06d}"
-    return f"WS-{year}-{session.execute(statement).scalar_one():06d}"
+            return f"WS-{year}-{own.execute(NEXT_NUMBER['postgresql'], {'year': year}).scalar_one():06d}"
+    return f"WS-{year}-{session.execute(NEXT_NUMBER['sqlite'], {'year': year}).scalar_one():06d}"
+
+
+def _next_number_statement(builder):
+    table = CaseNumberCounter.__table__
+    return (builder(table).values(year=bindparam("year"), last=1)
+            .on_conflict_do_update(index_elements=[table.c.year], set_={"last": table.c.last + 1})
+            .returning(table.c.last))
+
+
+# Built once: constructing a statement costs more than running it from SQLAlchemy's cache.
+NEXT_NUMBER = {"postgresql": _next_number_statement(pg_insert), "sqlite": _next_number_statement(sqlite_insert)}
 
 
 def get_case(session: Session, case_id: str, *, lock: bool = False) -> Case:
@@ -86,7 +90,7 @@ def submit_case(session: Session, outbox: Outbox, payload: dict[str, Any], who: 
     location = payload["location"]
     reporter = payload.get("reporter") or {}
     number = next_case_number(session, now.astimezone(options.timezone).year)
-    case = Case(
+    values = dict(
         id=new_id(), number=number, status="reported",
         title=payload["title"], description=payload.get("description"), category=payload["category"],
         severity=payload.get("severity") or options.categories[payload["category"]]["severity"],
@@ -97,19 +101,21 @@ def submit_case(session: Session, outbox: Outbox, payload: dict[str, Any], who: 
         reporter_ref=new_id() if (reporter.get("name") or reporter.get("phone")) else None,
         reporter_name=reporter.get("name"), reporter_phone=reporter.get("phone"),
         occurred_at=payload.get("occurred_at"), media_urls=payload.get("media_urls") or [],
-        reporter_count=1, departments=[], notes=[], progress={}, reopen_count=0,
-        reported_by=who.sub, created_at=now, updated_at=now, status_changed_at=None,
+        duplicate_of=None, reporter_count=1, departments=[], expected_at=None, notes=[], progress={},
+        status_changed_at=None, reopen_count=0, reported_by=who.sub, created_at=now, updated_at=now,
     )
+    case = Case(**values)  # not added to the session: written below with one Core INSERT, cheaper
     if is_postgres(session):
         lock_scope(session, case, options.duplicate_radius_m)
-    session.add(case)
     original = find_original(session, case, radius_m=options.duplicate_radius_m,
                              window=options.duplicate_window, now=now)
     if original is not None:
-        case.status = "duplicate"
-        case.duplicate_of = original.id
-        original.reporter_count = Case.reporter_count + 1  # in SQL: unlinking may run beside us
-    session.flush()
+        case.status = values["status"] = "duplicate"
+        case.duplicate_of = values["duplicate_of"] = original.id
+        # In SQL: unlinking may run beside us.
+        session.execute(update(Case).where(Case.id == original.id).values(reporter_count=Case.reporter_count + 1)
+                        .execution_options(synchronize_session=False))
+    session.execute(insert(Case.__table__), values)
     outbox.emit(session, "case.reported", reported_event_data(case), subject=case.id, actor=who.actor)
     return case
 

@@ -143,16 +143,13 @@ class Sender:
             if claimed == 0 and not self.in_flight:
                 return total
 
-    def _done(self, job: Job, future: Future) -> None:
+    def _turn_over(self, job: Job) -> None:
+        """``job``'s send is over: the recipient's next claim takes the freed turn."""
         following = None
         with self._lock:
-            self.in_flight.pop(job.id, None)
-            self._finished += 1
-            if future.cancelled():
-                self._never_started.append(job)
             queue = self._queued.get(job.recipient)
             if queue and not self._closing:
-                following = queue.popleft()  # the recipient's next claim takes the freed turn
+                following = queue.popleft()
             else:
                 self._sending[job.recipient] -= 1
                 if self._sending[job.recipient] <= 0:
@@ -161,6 +158,16 @@ class Sender:
                 self._queued.pop(job.recipient, None)
         if following is not None:
             self._submit(following)
+
+    def _done(self, job: Job, future: Future) -> None:
+        with self._lock:
+            self.in_flight.pop(job.id, None)
+            self._finished += 1
+            cancelled = future.cancelled()
+            if cancelled:
+                self._never_started.append(job)
+        if cancelled:
+            self._turn_over(job)
         self._freed.set()
 
     def close(self) -> None:
@@ -249,6 +256,9 @@ class Sender:
         except Exception as exc:  # a bug in one channel must not stop the others
             log.exception("notify: delivery %s (%s) raised", job.id, job.channel)
             error = f"{type(exc).__name__}"
+        # The recipient's turn ends with the send, not with the recording: its next delivery
+        # need not wait for this one's commit.
+        self._turn_over(job)
         try:
             self.record(Outcome(job, address, error, permanent))
         except Exception:

@@ -49,7 +49,7 @@ def build_sender(runtime: Runtime, provider: SmsProvider | None = None) -> Sende
     timeout = (config.connect_timeout, config.read_timeout)
     contacts = IntakeContacts(config.intake_url, config.jwt_secret, timeout)
     channels = {
-        "webhook": WebhookChannel(config.connect_timeout, config.read_timeout),
+        "webhook": WebhookChannel(config.connect_timeout, config.read_timeout, pool_size=config.threads),
         "email": EmailChannel(config.smtp_host, config.smtp_port, starttls=config.smtp_starttls,
                               user=config.smtp_user, password=config.smtp_password, sender=config.smtp_from,
                               timeout=config.read_timeout),

@@ -416,17 +416,19 @@ def gunicorn_config(monkeypatch, **env):
 def test_gunicorn_config(monkeypatch, base):
     monkeypatch.delenv("WHISTLE_BIND", raising=False)
     monkeypatch.delenv("WHISTLE_WEB_WORKERS", raising=False)
+    monkeypatch.delenv("WHISTLE_WEB_MAX_REQUESTS", raising=False)
     cfg = gunicorn_config(monkeypatch)
     assert cfg.bind == ["127.0.0.1:8000"]
     assert cfg.workers == 2
     assert cfg.preload_app is False  # no broker or engine before fork
-    assert (cfg.timeout, cfg.max_requests, cfg.max_requests_jitter) == (30, 1000, 100)
+    assert (cfg.timeout, cfg.max_requests, cfg.max_requests_jitter) == (30, 20000, 2000)
     assert (cfg.accesslog, cfg.errorlog) == ("-", "-")
     grace = int(base["x-app"]["stop_grace_period"].rstrip("s"))
     assert cfg.graceful_timeout < grace, "Docker would SIGKILL before gunicorn finished"
 
-    cfg = gunicorn_config(monkeypatch, WHISTLE_BIND="0.0.0.0:8123", WHISTLE_WEB_WORKERS="5")
-    assert (cfg.bind, cfg.workers) == (["0.0.0.0:8123"], 5)
+    cfg = gunicorn_config(monkeypatch, WHISTLE_BIND="0.0.0.0:8123", WHISTLE_WEB_WORKERS="5",
+                          WHISTLE_WEB_MAX_REQUESTS="500")
+    assert (cfg.bind, cfg.workers, cfg.max_requests, cfg.max_requests_jitter) == (["0.0.0.0:8123"], 5, 500, 50)
 
 
 _WRITE_METRICS = """
