@@ -79,7 +79,10 @@ def summary(r: dict) -> str:
               f"lost {b['lost']}",
               "", report.table([[n, p["peak_rss_mb"], p["cpu_ms_per_case"]] for n, p in r["processes"].items()],
                                ["process", "peak RSS MB", "CPU ms/case"]),
-              f"CPU per case, all processes: {r['cpu_ms_per_case_total']} ms"]
+              f"CPU per case, all Whistle processes: {r['cpu_ms_per_case_total']} ms; PostgreSQL "
+              f"{r['infrastructure_cpu_ms_per_case']['postgresql']} ms, RabbitMQ "
+              f"{r['infrastructure_cpu_ms_per_case']['rabbitmq']} ms; the whole machine "
+              f"{r['machine_cpu_ms_per_case']} ms"]
     return "\n".join(lines)
 
 

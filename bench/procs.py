@@ -56,3 +56,29 @@ def snapshot(named: dict[str, int]) -> dict[str, dict[str, float]]:
             label = name if i == 0 else f"{name}/{i}"
             result[label] = {"pid": member, "rss_mb": round(rss_mb(member), 1), "cpu_s": cpu_seconds(member)}
     return result
+
+
+INFRASTRUCTURE = {"postgresql": "postgres", "rabbitmq": "beam.smp"}  # name → process name (comm)
+
+
+def infrastructure_cpu() -> dict[str, float]:
+    """CPU seconds used so far by every PostgreSQL and RabbitMQ process on the machine (the
+    platform's share of them while the benchmark runs on an otherwise idle machine)."""
+    totals = dict.fromkeys(INFRASTRUCTURE, 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        for name, process_name in INFRASTRUCTURE.items():
+            if comm == process_name:
+                totals[name] += cpu_seconds(int(entry.name))
+    return totals
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores, everything but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / TICKS

@@ -45,7 +45,8 @@ class Bench:
         self.vhost = f"whistle-bench-{self.run_id}"
         self.results: dict = {"started": datetime.now(UTC).isoformat(), "quick": quick, "machine": machine()}
         self.peak_rss: dict[str, float] = {}
-        self.offset = 0
+        self.offset = 0  # case numbers already used (each run's cases get addresses of their own)
+        self.submitted = 0  # requests the load generator made
 
     # ---- infrastructure ---------------------------------------------------------------
     def setup(self) -> None:
@@ -78,6 +79,7 @@ class Bench:
         subprocess.run(args, check=True, cwd=ROOT, timeout=900)
         results = [json.loads(line) for line in out.read_text().splitlines()]
         self.offset += len(results) + 1
+        self.submitted += len(results)
         return results
 
     # ---- floors -----------------------------------------------------------------------
@@ -114,18 +116,27 @@ class Bench:
         return {c: {"audit": audited[c], "webhook": hooks[c]} for c in case_ids if c in audited and c in hooks}
 
     def follow(self, accepted: list[dict], receiver: Receiver, timeout: float) -> tuple[dict, float]:
-        """Wait until every accepted case is through; returns per-case times and when the last finished."""
+        """Wait until every accepted case is through; returns per-case times and when the last finished.
+        The times come from the receiver's clock and audit's ``recorded_at``, not from when this
+        loop looks: it waits for the webhooks in memory first and then asks audit once a second,
+        so that the measurement itself does not load the database it measures."""
         ids = [r["case_id"] for r in accepted]
-        done: dict[str, dict] = {}
         deadline = time.time() + timeout
-        with tqdm(total=len(ids), desc="  through audit", leave=False, unit="case") as bar:
-            while len(done) < len(ids) and time.time() < deadline:
-                pending = [c for c in ids if c not in done]
-                for start in range(0, len(pending), 5000):
-                    done.update(self.completed(pending[start:start + 5000], receiver))
-                bar.update(len(done) - bar.n)
-                if len(done) < len(ids):
-                    time.sleep(0.5)
+        with tqdm(total=len(ids), desc="  webhooks", leave=False, unit="case") as bar:
+            while time.time() < deadline:
+                with receiver.lock:
+                    arrived = sum(1 for c in ids if c in receiver.arrivals)
+                bar.update(arrived - bar.n)
+                if arrived == len(ids):
+                    break
+                time.sleep(0.5)
+        done: dict[str, dict] = {}
+        while len(done) < len(ids) and time.time() < deadline:
+            pending = [c for c in ids if c not in done]
+            for start in range(0, len(pending), 5000):
+                done.update(self.completed(pending[start:start + 5000], receiver))
+            if len(done) < len(ids):
+                time.sleep(1.0)
         # Settle: the last audit rows of each case (e.g. notification.sent) may trail the base ones.
         time.sleep(1.0)
         done.update(self.completed(list(done), receiver))
@@ -215,6 +226,8 @@ class Bench:
                          json={"webhook_url": receiver.url, "secret": SECRET}).raise_for_status()
             token = stack.headers("staff", community="武泰闸社区")["Authorization"].split()[1]
             cpu_before = procs.snapshot({k: p.pid for k, p in stack.processes.items()})
+            first_case = self.submitted  # the floors' requests went through the load generator too
+            infra_before, busy_before = procs.infrastructure_cpu(), procs.machine_busy_seconds()
             sampling = threading.Event()
             sampler = threading.Thread(target=self.sample_memory, args=(stack, sampling), daemon=True)
             sampler.start()
@@ -223,7 +236,8 @@ class Bench:
             self.burst(stack, token, receiver)
             sampling.set()
             cpu_after = procs.snapshot({k: p.pid for k, p in stack.processes.items()})
-            cases = self.offset
+            cases = self.submitted - first_case
+            self.results["cases"] = cases
             self.results["processes"] = {
                 name: {"peak_rss_mb": round(self.peak_rss.get(name, 0.0), 1),
                        "cpu_ms_per_case": round(1000 * (after["cpu_s"] - cpu_before.get(name, {}).get("cpu_s", 0.0))
@@ -231,6 +245,12 @@ class Bench:
                 for name, after in cpu_after.items()}
             self.results["cpu_ms_per_case_total"] = round(
                 sum(p["cpu_ms_per_case"] for p in self.results["processes"].values()), 2)
+            infra_after = procs.infrastructure_cpu()
+            self.results["infrastructure_cpu_ms_per_case"] = {
+                name: round(1000 * (infra_after[name] - infra_before[name]) / max(cases, 1), 3) for name in infra_after}
+            # Everything the machine did meanwhile, the load generator and the receiver included.
+            self.results["machine_cpu_ms_per_case"] = round(
+                1000 * (procs.machine_busy_seconds() - busy_before) / max(cases, 1), 2)
             self.results["webhooks"] = {"received": receiver.total, "bad_signatures": receiver.bad_signatures}
         finally:
             receiver.close()

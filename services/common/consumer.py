@@ -161,7 +161,9 @@ class Consumer:
         with consumer:
             self.ready.set()
             while not stop.is_set():
-                self._pump(conn, 0.25)
+                # Wait for a first message only when none is waiting already (delivered while
+                # the previous batch was applied).
+                self._pump(conn, 0.002 if buffer else 0.25)
                 while buffer and len(buffer) < self.settings.batch_size and self._pump(conn, 0.002):
                     pass  # gather what is already waiting into the same batch
                 if not buffer:
@@ -187,8 +189,10 @@ class Consumer:
     def _apply_keeping_heartbeats(self, conn, batch, stop):
         future = self._executor.submit(self._apply_until_committed, batch, stop)
         while not future.done():
-            # Keep reading (heartbeats, further deliveries into the buffer) while handlers run.
-            self._pump(conn, 0.2)
+            # Keep reading (heartbeats, further deliveries into the buffer) while handlers run, in
+            # short waits: once the prefetch window is full nothing more arrives, and a long wait
+            # would hold the finished batch's acks (and so the next messages) back until it ended.
+            self._pump(conn, 0.005)
         return future.result()
 
     def _apply_until_committed(self, batch: list[Message], stop: threading.Event):

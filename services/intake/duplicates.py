@@ -40,12 +40,12 @@ def normalise_address(address: str | None) -> str:
     return "".join(unicodedata.normalize("NFKC", address or "").casefold().split())
 
 
-def _bounding_box(lat: float, lon: float, radius_m: float):
+def _bounding_box(lat: float, lon: float, radius_m: float) -> dict[str, float]:
     """A box around the point a little larger than the circle, so the index does the coarse work."""
     dlat = radius_m / METRES_PER_DEGREE_LAT * 1.01
     cos_lat = max(math.cos(math.radians(lat)), 1e-6)
     dlon = min(180.0, radius_m / (METRES_PER_DEGREE_LAT * cos_lat) * 1.01)
-    return and_(Case.lat.between(lat - dlat, lat + dlat), Case.lon.between(lon - dlon, lon + dlon))
+    return {"lat_min": lat - dlat, "lat_max": lat + dlat, "lon_min": lon - dlon, "lon_max": lon + dlon}
 
 
 def matches(new: Case, other: Case, radius_m: float) -> bool:
@@ -86,20 +86,32 @@ LOCK_KEYS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(:keys) AS k ORDER 
     bindparam("keys", type_=ARRAY(BIGINT)))
 
 
-def find_original(session: Session, new: Case, *, radius_m: float, window: timedelta,
-                  now: datetime) -> Case | None:
-    """The open case ``new`` duplicates, if any (``new.address_key`` must be set)."""
-    same_address = and_(or_(Case.lat.is_(None), Case.lon.is_(None)), Case.address_key == new.address_key)
+def _candidates(near):
+    """Open cases of the category since the window began, near the new one, earliest first; only
+    the columns ``matches`` reads. No upper bound on created_at: under the scope lock every case
+    already committed came first, even one whose request started a moment later than this one's."""
+    return (select(Case.id, Case.lat, Case.lon, Case.address, Case.community)
+            .where(Case.category == bindparam("category"), Case.created_at >= bindparam("since"),
+                   Case.status.not_in(NOT_OPEN), Case.id != bindparam("id"), near)
+            .order_by(Case.created_at, Case.id))
+
+
+_SAME_ADDRESS = Case.address_key == bindparam("address_key")
+# Built once, one for a case with coordinates and one without: building a statement costs more
+# than running it from SQLAlchemy's cache.
+NEAR_POINT = _candidates(or_(
+    and_(Case.lat.between(bindparam("lat_min"), bindparam("lat_max")),
+         Case.lon.between(bindparam("lon_min"), bindparam("lon_max"))),
+    and_(or_(Case.lat.is_(None), Case.lon.is_(None)), _SAME_ADDRESS)))
+AT_ADDRESS = _candidates(_SAME_ADDRESS)
+
+
+def find_original(session: Session, new: Case, *, radius_m: float, window: timedelta, now: datetime):
+    """The open case ``new`` duplicates, if any, as a row with its ``id`` (``new.address_key``
+    must be set)."""
+    params = {"category": new.category, "since": now - window, "id": new.id, "address_key": new.address_key}
     if new.lat is not None and new.lon is not None:
-        near = or_(_bounding_box(new.lat, new.lon, radius_m), same_address)
+        candidates = session.execute(NEAR_POINT, params | _bounding_box(new.lat, new.lon, radius_m))
     else:
-        near = Case.address_key == new.address_key
-    candidates = session.execute(
-        select(Case)
-        # No upper bound on created_at: under the scope lock every case already committed came first,
-        # even one whose request started a moment later than this one's.
-        .where(Case.category == new.category, Case.created_at >= now - window,
-               Case.status.not_in(NOT_OPEN), Case.id != new.id, near)
-        .order_by(Case.created_at, Case.id)
-    ).scalars()
+        candidates = session.execute(AT_ADDRESS, params)
     return next((case for case in candidates if matches(new, case, radius_m)), None)

@@ -22,6 +22,7 @@ from services.common.events import Event
 from .models import CaseRoute, CommunitySubscription, Delivery, Subscription
 
 RESIDENT_EVENTS = ("case.resolved", "case.closed")
+PLANNED = "notify.planned"  # session.info: deliveries were planned in this transaction
 ADDS_DEPARTMENT = ("task.assigned", "task.reopened")
 REMOVES_DEPARTMENT = ("task.returned", "task.cancelled")
 
@@ -47,6 +48,7 @@ def plan_deliveries(session: Session, event: Event, now: datetime) -> int:
         targets.append(Target("sms", resident_recipient(route.case_id), community=route.community))
     if not targets:
         return 0
+    session.info[PLANNED] = True  # wakes the sender after the commit (worker.py)
     body = json.dumps(event.envelope, ensure_ascii=False, separators=(",", ":"))
     # Written with the batch's other deliveries at its commit; one recipient reached twice by an
     # event (a department's and a community's list naming one address) gets one delivery.

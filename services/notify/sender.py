@@ -31,6 +31,8 @@ from .subscriptions import signing_secrets
 
 log = logging.getLogger(__name__)
 
+LINGER = 0.01  # seconds between the planner's commit and the claim it wakes
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -65,6 +67,9 @@ class Sender:
         self._lock = threading.Lock()
         self._freed = threading.Event()
         self._never_started: list[Job] = []
+        # Set when a send finishes and when the planner commits deliveries (worker.py): something
+        # may be claimable before the next poll.
+        self.wake = threading.Event()
         self._outcomes: list[Outcome] = []
         self._writer = threading.Lock()
 
@@ -76,13 +81,20 @@ class Sender:
             if not self._worth_claiming():
                 self._freed.wait(self.config.poll)  # look again as soon as a send finishes
                 continue
+            self.wake.clear()
+            slots = self.free_slots()
             try:
                 claimed = self.tick(self.runtime.now())
             except Exception:  # the database may be away; the next tick tries again
                 log.exception("notify sender: claiming deliveries failed")
                 claimed = 0
-            if not claimed:
-                stop.wait(self.config.poll)  # nothing due (or only for busy recipients): look again shortly
+            if claimed < slots:
+                # Everything due is taken, or waits for a busy recipient: look again when the
+                # planner commits new deliveries or a send finishes — a moment later, so that what
+                # the next few milliseconds bring comes in the same claim — or after ``poll``, for
+                # retries falling due.
+                if self.wake.wait(self.config.poll):
+                    stop.wait(LINGER)
         self.close()
 
     def _worth_claiming(self) -> bool:
@@ -169,6 +181,7 @@ class Sender:
         if cancelled:
             self._turn_over(job)
         self._freed.set()
+        self.wake.set()
 
     def close(self) -> None:
         with self._lock:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from sqlalchemy import event as sa_event
+
 from services.common.config import Settings
 from services.common.runtime import Runtime
 from services.common.worker import Worker
@@ -16,6 +18,7 @@ from .config import NotifyConfig
 from .contacts import IntakeContacts
 from .handlers import HANDLERS, preload
 from .models import metadata
+from .planning import PLANNED
 from .sender import Sender
 
 
@@ -62,4 +65,18 @@ def build_worker(config: dict | None = None, *, send: bool = True, **kwargs) -> 
     """``send=False`` leaves the sender out (tests drive ``build_sender(...).send_due(now)``)."""
     runtime = Runtime.build(Settings.load("notify", config), metadata, worker=True)
     kwargs.setdefault("preload", preload)
-    return NotifyWorker(runtime, HANDLERS, sender=build_sender(runtime) if send else None, **kwargs)
+    sender = build_sender(runtime) if send else None
+    if sender is not None:
+        wake_on_planned(runtime, sender)
+    return NotifyWorker(runtime, HANDLERS, sender=sender, **kwargs)
+
+
+def wake_on_planned(runtime: Runtime, sender: Sender) -> None:
+    """The consumer's commit of new deliveries wakes the sender at once."""
+
+    def after_commit(session) -> None:
+        # Also called when a savepoint is released: only the outermost commit makes rows visible.
+        if session.get_nested_transaction() is None and session.info.pop(PLANNED, False):
+            sender.wake.set()
+
+    sa_event.listen(runtime.sessions, "after_commit", after_commit)
