@@ -34,6 +34,7 @@ class Settings:
     topology_prefix: str = ""
     prefetch: int = 100
     batch_size: int = 50
+    batch_linger: float = 0.02
     heartbeat: int = 10
     confirm_timeout: float = 10.0
     retry_delays: tuple[float, ...] = (5.0, 30.0, 300.0)
@@ -75,6 +76,7 @@ class Settings:
             topology_prefix=pick("TOPOLOGY_PREFIX", ""),
             prefetch=int(pick("PREFETCH", 100)),
             batch_size=int(pick("BATCH_SIZE", 50)),
+            batch_linger=float(pick("BATCH_LINGER", 0.02)),
             heartbeat=int(pick("BROKER_HEARTBEAT", 10)),
             confirm_timeout=float(pick("CONFIRM_TIMEOUT", 10.0)),
             retry_delays=tuple(delays),

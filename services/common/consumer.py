@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -164,8 +165,7 @@ class Consumer:
                 # Wait for a first message only when none is waiting already (delivered while
                 # the previous batch was applied).
                 self._pump(conn, 0.002 if buffer else 0.25)
-                while buffer and len(buffer) < self.settings.batch_size and self._pump(conn, 0.002):
-                    pass  # gather what is already waiting into the same batch
+                self._gather(conn, buffer)
                 if not buffer:
                     continue
                 batch = buffer[: self.settings.batch_size]
@@ -174,6 +174,17 @@ class Consumer:
                 if outcomes is None:
                     return  # stopping during a database outage: unacked, the broker redelivers
                 self._settle(republisher, outcomes)
+
+    def _gather(self, conn: Connection, buffer: list[Message]) -> None:
+        """Let a batch grow for up to ``batch_linger`` after its first message: a transaction costs
+        about the same for one event as for fifty, so under load a few milliseconds of waiting
+        buy many fewer transactions. A full batch goes at once."""
+        deadline = time.monotonic() + self.settings.batch_linger
+        while buffer and len(buffer) < self.settings.batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._pump(conn, min(left, 0.005))
 
     def _pump(self, conn: Connection, timeout: float) -> bool:
         """Read frames for up to ``timeout``; True if something arrived. Sends heartbeats."""

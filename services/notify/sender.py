@@ -67,9 +67,10 @@ class Sender:
         self._lock = threading.Lock()
         self._freed = threading.Event()
         self._never_started: list[Job] = []
-        # Set when a send finishes and when the planner commits deliveries (worker.py): something
-        # may be claimable before the next poll.
+        # Set when the planner commits deliveries (worker.py), and when a send finishes while a
+        # recipient is at its cap: something may be claimable before the next poll.
         self.wake = threading.Event()
+        self._capped = False
         self._outcomes: list[Outcome] = []
         self._writer = threading.Lock()
 
@@ -90,9 +91,9 @@ class Sender:
                 claimed = 0
             if claimed < slots:
                 # Everything due is taken, or waits for a busy recipient: look again when the
-                # planner commits new deliveries or a send finishes — a moment later, so that what
-                # the next few milliseconds bring comes in the same claim — or after ``poll``, for
-                # retries falling due.
+                # planner commits new deliveries or a capped recipient's send finishes — a moment
+                # later, so that what the next few milliseconds bring comes in the same claim — or
+                # after ``poll``, for retries falling due.
                 if self.wake.wait(self.config.poll):
                     stop.wait(LINGER)
         self.close()
@@ -120,11 +121,15 @@ class Sender:
         with self._lock:
             for job in jobs:
                 self.in_flight[job.id] = job
+                busy[job.recipient] += 1
                 if self._sending[job.recipient] < self.per_recipient:
                     self._sending[job.recipient] += 1
                     start.append(job)
                 else:
                     self._queued[job.recipient].append(job)
+            # A recipient at its cap may have had deliveries left behind: its finishing sends
+            # should then wake the next claim (see _done).
+            self._capped = any(n >= 2 * self.per_recipient for n in busy.values())
         for job in start:
             self._submit(job)
         return len(jobs)
@@ -181,7 +186,8 @@ class Sender:
         if cancelled:
             self._turn_over(job)
         self._freed.set()
-        self.wake.set()
+        if self._capped:
+            self.wake.set()
 
     def close(self) -> None:
         with self._lock:
@@ -241,7 +247,8 @@ class Sender:
             departments = {row.department for row in rows if row.channel == "webhook" and row.department}
             subs = {sub.department: sub for sub in session.scalars(
                 select(Subscription).where(Subscription.department.in_(departments)))} if departments else {}
-            case_ids = {row.case_id for row in rows if row.case_id}
+            # Mail and texts name the case; a webhook carries the event as it is.
+            case_ids = {row.case_id for row in rows if row.case_id and row.channel != "webhook"}
             routes = {route.case_id: route for route in session.scalars(
                 select(CaseRoute).where(CaseRoute.case_id.in_(case_ids)))} if case_ids else {}
             return [self._job(row, subs, routes, now) for row in rows]
