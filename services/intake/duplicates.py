@@ -87,13 +87,14 @@ LOCK_KEYS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(:keys) AS k ORDER 
 
 
 def _candidates(near):
-    """Open cases of the category since the window began, near the new one, earliest first; only
-    the columns ``matches`` reads. No upper bound on created_at: under the scope lock every case
-    already committed came first, even one whose request started a moment later than this one's."""
-    return (select(Case.id, Case.lat, Case.lon, Case.address, Case.community)
+    """Open cases of the category since the window began, near the new one; only the columns
+    ``matches`` reads. No upper bound on created_at: under the scope lock every case already
+    committed came first, even one whose request started a moment later than this one's. Not
+    ordered in SQL: an ORDER BY created_at would have PostgreSQL walk every recent case of the
+    category in that order instead of looking the address up."""
+    return (select(Case.id, Case.lat, Case.lon, Case.address, Case.community, Case.created_at)
             .where(Case.category == bindparam("category"), Case.created_at >= bindparam("since"),
-                   Case.status.not_in(NOT_OPEN), Case.id != bindparam("id"), near)
-            .order_by(Case.created_at, Case.id))
+                   Case.status.not_in(NOT_OPEN), Case.id != bindparam("id"), near))
 
 
 _SAME_ADDRESS = Case.address_key == bindparam("address_key")
@@ -114,4 +115,5 @@ def find_original(session: Session, new: Case, *, radius_m: float, window: timed
         candidates = session.execute(NEAR_POINT, params | _bounding_box(new.lat, new.lon, radius_m))
     else:
         candidates = session.execute(AT_ADDRESS, params)
-    return next((case for case in candidates if matches(new, case, radius_m)), None)
+    found = [case for case in candidates if matches(new, case, radius_m)]
+    return min(found, key=lambda case: (case.created_at, case.id)) if found else None  # the earliest
