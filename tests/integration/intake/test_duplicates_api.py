@@ -39,6 +39,16 @@ def test_every_linked_report_counts_and_links_point_at_the_original(app):
     assert app.read(original["id"])["reporter_count"] == 4
 
 
+def test_of_two_open_cases_nearby_the_earliest_reported_is_the_original(app):
+    south = app.submit(near(-200))
+    app.clock.advance(minutes=5)
+    north = app.submit(near(200))  # 400 m from the first: a problem of its own
+    assert north["duplicate_of"] is None
+    app.clock.advance(minutes=5)
+    between = app.submit(near(0))  # within the radius of both
+    assert between["duplicate_of"] == south["id"]
+
+
 def test_another_category_is_not_a_duplicate(app):
     app.submit(LEAK)
     assert app.submit({**near(5), "category": "drainage"})["status"] == "reported"
