@@ -29,20 +29,19 @@ _local = threading.local()
 
 
 class Client:
-    """One keep-alive connection per thread, with the standard library's http.client: a load
-    generator shares the machine with what it measures, so it should cost as little as it can."""
+    """One keep-alive connection to a host, per thread, with the standard library's http.client: a
+    load generator shares the machine with what it measures, so it should cost as little as it can."""
 
-    def __init__(self, url: str):
-        parts = urlsplit(url)
-        self.host, self.port, self.path = parts.hostname, parts.port, parts.path
+    def __init__(self, host: str, port: int | None):
+        self.host, self.port = host, port
         self.connection: http.client.HTTPConnection | None = None
 
-    def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    def request(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
         for attempt in (1, 2):  # a keep-alive connection the server closed meanwhile: reconnect once
             if self.connection is None:
                 self.connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
             try:
-                self.connection.request("POST", self.path, body, headers)
+                self.connection.request(method, path, body, headers)
                 response = self.connection.getresponse()
                 return response.status, response.read()
             except (http.client.HTTPException, OSError):
@@ -53,10 +52,14 @@ class Client:
         raise AssertionError("unreachable")
 
 
-def client(url: str) -> Client:
-    if not hasattr(_local, "client"):
-        _local.client = Client(url)
-    return _local.client
+def request(method: str, url: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+    """``method`` on ``url`` over this thread's connection to its host."""
+    parts = urlsplit(url)
+    clients = _local.__dict__.setdefault("clients", {})
+    client = clients.get(parts.netloc)
+    if client is None:
+        client = clients[parts.netloc] = Client(parts.hostname, parts.port)
+    return client.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body, headers)
 
 
 def submit(url: str, token: str, n: int, scheduled: float) -> dict:
@@ -66,7 +69,7 @@ def submit(url: str, token: str, n: int, scheduled: float) -> dict:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     started = time.time()
     try:
-        status, payload = client(url).post(json.dumps(body).encode(), headers)
+        status, payload = request("POST", url, json.dumps(body).encode(), headers)
         case_id = json.loads(payload).get("id") if status == 201 else None
     except (http.client.HTTPException, OSError, ValueError) as exc:
         status, case_id = 0, None

@@ -5,19 +5,18 @@ taken from the scheduled start (no coordinated omission). One JSON line per requ
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import requests
-
-from .loadgen import session
+from .loadgen import request
 
 
 def fetch(url: str, auth: str, scheduled: float) -> dict:
     try:
-        status = session().get(url, headers={"Authorization": f"Bearer {auth}"}, timeout=30).status_code
-    except requests.RequestException as exc:
+        status, _body = request("GET", url, None, {"Authorization": f"Bearer {auth}"})
+    except (http.client.HTTPException, OSError) as exc:
         status = 0
         print(f"GET {url} failed: {exc}", flush=True)
     return {"url": url, "status": status, "scheduled": scheduled, "done": time.time()}
