@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,6 +120,19 @@ def make_engine(url: str, *, pool_size: int = 5, pre_ping: bool = True) -> Engin
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def signal_on_commit(factory: sessionmaker[Session], flag: str, signal: threading.Event) -> None:
+    """Set ``signal`` once a transaction that set ``session.info[flag]`` has committed, so that a
+    loop in the same process (a relay, a sender) looks at what it wrote at once instead of at its
+    next poll. SQLAlchemy also calls after_commit when a savepoint is released, when nothing is
+    visible to other connections yet: only the outermost commit counts."""
+
+    def after_commit(session: Session) -> None:
+        if session.get_nested_transaction() is None and session.info.pop(flag, False):
+            signal.set()
+
+    event.listen(factory, "after_commit", after_commit)
 
 def insert_ignore(session: Session, table: Table, values: dict) -> bool:
     """INSERT that does nothing on a key conflict; True when the row was inserted."""

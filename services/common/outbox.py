@@ -12,12 +12,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, event
+from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from .db import utcnow
+from .db import signal_on_commit, utcnow
 from .deferred import defer_insert
 from .events import Actor, build_event, encode
+
+WROTE = "outbox.wrote"  # session.info: this transaction emitted events (see watch)
 
 
 class Outbox:
@@ -29,12 +31,7 @@ class Outbox:
         self.written = threading.Event()
 
     def watch(self, factory: sessionmaker[Session]) -> None:
-        def after_commit(session: Session) -> None:
-            # Also called when a savepoint is released: only the outermost commit makes rows visible.
-            if session.get_nested_transaction() is None and session.info.pop("outbox_dirty", False):
-                self.written.set()
-
-        event.listen(factory, "after_commit", after_commit)
+        signal_on_commit(factory, WROTE, self.written)
 
     def emit(
         self,
@@ -63,5 +60,5 @@ class Outbox:
             for e in envelopes
         ])
         if envelopes:
-            session.info["outbox_dirty"] = True
+            session.info[WROTE] = True
         return envelopes

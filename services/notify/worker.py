@@ -5,9 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import event as sa_event
-
 from services.common.config import Settings
+from services.common.db import signal_on_commit
 from services.common.runtime import Runtime
 from services.common.worker import Worker
 
@@ -67,16 +66,5 @@ def build_worker(config: dict | None = None, *, send: bool = True, **kwargs) -> 
     kwargs.setdefault("preload", preload)
     sender = build_sender(runtime) if send else None
     if sender is not None:
-        wake_on_planned(runtime, sender)
+        signal_on_commit(runtime.sessions, PLANNED, sender.wake)  # new deliveries wake the sender
     return NotifyWorker(runtime, HANDLERS, sender=sender, **kwargs)
-
-
-def wake_on_planned(runtime: Runtime, sender: Sender) -> None:
-    """The consumer's commit of new deliveries wakes the sender at once."""
-
-    def after_commit(session) -> None:
-        # Also called when a savepoint is released: only the outermost commit makes rows visible.
-        if session.get_nested_transaction() is None and session.info.pop(PLANNED, False):
-            sender.wake.set()
-
-    sa_event.listen(runtime.sessions, "after_commit", after_commit)
