@@ -63,8 +63,9 @@ class HandlerContext:
 
 Handler = Callable[[HandlerContext, Event], None]
 # Optional, per service: loads in one query what the batch's handlers will look up one by one
-# (into the session's identity map), so a batch costs round trips per batch, not per event. Only
-# the batch path calls it: handlers must still work without it (one message at a time).
+# (see preloading.py), so a batch costs round trips per batch, not per event. It gets the batch's
+# events that have a handler. Only the batch path calls it: handlers must still work without it
+# (one message at a time).
 Preloader = Callable[[Session, list[Event]], None]
 Clock = Callable[[], datetime]
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+
+from services.common import preloading
 
 from . import tasks
 from .errors import Conflict, Invalid, InvalidTransition, NotFound
@@ -70,27 +71,17 @@ def _move(work: Work, case: DispatchCase, status: str, note: str | None = None) 
 
 
 # ---- arriving from intake -------------------------------------------------------------------
-PRELOADED = "dispatch.cases"  # session.info: {case id: its case or None}, for a consumer batch
+PRELOADED = "dispatch.cases"  # a consumer batch's cases (services.common.preloading)
 
 
 def preload_cases(session, case_ids: set[str]) -> None:
     """A consumer batch's cases in one query: most are new, and asking for each would be a round
     trip per case to learn that it is not there."""
-    found = {c.id: c for c in session.scalars(select(DispatchCase).where(DispatchCase.id.in_(case_ids)))}
-    session.info[PRELOADED] = {case_id: found.get(case_id) for case_id in case_ids}
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_preloaded(session: Session, _previous) -> None:
-    # Cases added in what was rolled back are gone again: ask the database from here on.
-    session.info.pop(PRELOADED, None)
+    preloading.preload(session, PRELOADED, DispatchCase, case_ids)
 
 
 def known_case(session, case_id: str) -> DispatchCase | None:
-    preloaded = session.info.get(PRELOADED, {})
-    if case_id in preloaded:
-        return preloaded[case_id]
-    return session.get(DispatchCase, case_id)
+    return preloading.lookup(session, PRELOADED, DispatchCase, case_id)
 
 
 def receive_case(work: Work, data: dict[str, Any]) -> DispatchCase | None:
@@ -106,8 +97,7 @@ def receive_case(work: Work, data: dict[str, Any]) -> DispatchCase | None:
         created_at=work.now, updated_at=work.now,
     )
     work.session.add(case)
-    if PRELOADED in work.session.info:
-        work.session.info[PRELOADED][case.id] = case
+    preloading.added(work.session, PRELOADED, case.id, case)
     if case.duplicate_of:
         _move(work, case, "duplicate", f"duplicate of {case.duplicate_of}")
     else:

@@ -49,4 +49,4 @@ HANDLERS = build_handlers(DEFAULT_TIERS)
 
 def preload(session: Session, events: list[Event]) -> None:
     """See consumer.Preloader: the batch's cases in one query."""
-    cases.preload_cases(session, {e.data["case_id"] for e in events if e.type in RULES})
+    cases.preload_cases(session, {e.data["case_id"] for e in events})

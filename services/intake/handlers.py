@@ -21,6 +21,4 @@ STATUS_EVENTS = [t for t in CATALOGUE if (t.startswith("task.") or t.startswith(
 HANDLERS = {event_type: follow_case for event_type in STATUS_EVENTS}
 
 
-def preload(session, events: list[Event]) -> None:
-    """See consumer.Preloader: the batch's cases, locked, in one query."""
-    status.preload(session, [e for e in events if e.type in HANDLERS])
+preload = status.preload  # see consumer.Preloader

@@ -16,9 +16,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.common import preloading
 from services.common.events import Event
 
 from .models import Case
@@ -52,27 +52,19 @@ NOT_RESPONSIBLE = ("returned", "cancelled")
 NOT_NOTED = ("task.due_soon", "task.overdue")
 
 
-LOCKED = "intake.status.locked"  # session.info: {case id: its case or None}, loaded and locked for a batch
+LOCKED = "intake.status.cases"  # the batch's cases, loaded and locked (services.common.preloading)
 
 
 def preload(session: Session, events: list[Event]) -> None:
-    """Lock and load the cases of a consumer batch in one query (in id order, as every batch
-    does, so two never deadlock); ``apply_event`` then finds them without a round trip each."""
-    ids = sorted({e.data["case_id"] for e in events if e.data.get("case_id")})
-    found = session.scalars(select(Case).where(Case.id.in_(ids)).order_by(Case.id).with_for_update()).all() \
-        if ids else []
-    # Kept referenced: the session's identity map holds unchanged objects only weakly.
-    session.info[LOCKED] = {case_id: None for case_id in ids} | {case.id: case for case in found}
+    """Lock and load the cases of a consumer batch in one query; ``apply_event`` then finds them
+    without a round trip each."""
+    preloading.preload(session, LOCKED, Case, (e.data["case_id"] for e in events if e.data.get("case_id")),
+                       lock=True)
 
 
 def apply_event(session: Session, event: Event) -> bool:
     """Fold one event into its case; False when the case is not intake's (nothing to show)."""
-    case_id = event.data.get("case_id")
-    locked = session.info.get(LOCKED, {})
-    if case_id in locked:
-        case = locked[case_id]  # already loaded and locked; None: not intake's case
-    else:
-        case = session.get(Case, case_id, with_for_update=True)
+    case = preloading.lookup(session, LOCKED, Case, event.data.get("case_id"), with_for_update=True)
     if case is None:
         return False
     progress = _copy(case.progress)

@@ -25,5 +25,5 @@ HANDLERS = {event_type: plan for event_type in NOTIFIABLE}
 
 def preload(session: Session, events: list[Event]) -> None:
     """A batch's case routes and the subscriptions in two queries (see consumer.Preloader)."""
-    planning.preload_routes(session, [e for e in events if e.type in HANDLERS], utcnow())
+    planning.preload_routes(session, events, utcnow())
     planning.subscriptions(session)

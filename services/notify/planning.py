@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.common import preloading
 from services.common.db import insert_ignore, insert_ignore_many, new_id
 from services.common.deferred import defer_insert
 from services.common.events import Event
@@ -23,6 +24,7 @@ from .models import CaseRoute, CommunitySubscription, Delivery, Subscription
 
 RESIDENT_EVENTS = ("case.resolved", "case.closed")
 PLANNED = "notify.planned"  # session.info: deliveries were planned in this transaction
+ROUTES = "notify.routes"  # a consumer batch's case routes (services.common.preloading)
 ADDS_DEPARTMENT = ("task.assigned", "task.reopened")
 REMOVES_DEPARTMENT = ("task.returned", "task.cancelled")
 
@@ -71,9 +73,7 @@ def preload_routes(session: Session, events: list[Event], now: datetime) -> None
         insert_ignore_many(session, CaseRoute.__table__, [
             {"case_id": case_id, "departments": [], "reporter_has_phone": False, "updated_at": now}
             for case_id in learning])
-    if case_ids:
-        # Kept referenced: the session's identity map holds unchanged objects only weakly.
-        session.info["notify.routes"] = session.scalars(select(CaseRoute).where(CaseRoute.case_id.in_(case_ids))).all()
+    preloading.preload(session, ROUTES, CaseRoute, case_ids)
 
 
 def learns(event: Event) -> bool:
@@ -86,7 +86,7 @@ def remember(session: Session, event: Event, now: datetime) -> CaseRoute | None:
     if not case_id:
         return None
     data = event.data
-    route = session.get(CaseRoute, case_id)
+    route = preloading.lookup(session, ROUTES, CaseRoute, case_id)
     if route is None and learns(event):
         # Insert-if-absent, so two consumers learning of one case never collide on the key.
         insert_ignore(session, CaseRoute.__table__, {"case_id": case_id, "departments": [],
