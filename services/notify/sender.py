@@ -1,7 +1,8 @@
-"""Sending due deliveries: claim them in batches in one short statement, send each on a bounded
+"""Sending due deliveries: claim them in batches (two short statements), send each on a bounded
 thread pool (per-request timeouts, keep-alive sessions per thread, a few sends per recipient at
-most), record the outcomes — with their ``notification.sent`` / ``notification.failed`` events — in
-short group-commit transactions. No transaction is ever open across a network call, and slow
+most), and let one recorder thread write the outcomes — with their ``notification.sent`` /
+``notification.failed`` events — in group-commit transactions, so that no sending thread waits for
+a commit. No transaction is ever open across a network call, and slow
 receivers occupy their share of the threads, not the others' turn.
 
 A claim moves ``next_attempt_at`` forward by a lease longer than any send can take: if the process
@@ -18,9 +19,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, literal, select, update
+from sqlalchemy import bindparam, select, update
 
-from services.common.db import is_postgres
 from services.common.runtime import Runtime
 
 from .channels import Channel, Job, PermanentError, SendError
@@ -31,7 +31,40 @@ from .subscriptions import signing_secrets
 
 log = logging.getLogger(__name__)
 
-LINGER = 0.01  # seconds between the planner's commit and the claim it wakes
+# Seconds between the planner's commit and the claim it wakes, and that the writer of outcomes waits
+# for others' sends to finish: a moment for what the next few milliseconds bring to share a round trip.
+LINGER = 0.01
+
+DELIVERIES = Delivery.__table__
+# The sender's statements, built once: SQLAlchemy compiles each once, and psycopg prepares it.
+# The due window is locked (skipping rows another worker holds) and checked again once locked, so
+# that several workers share the table without sending one delivery twice at once. (SQLite renders
+# no FOR UPDATE: BEGIN IMMEDIATE has taken the write lock already.)
+DUE = (select(DELIVERIES.c.id, DELIVERIES.c.recipient)
+       .where(DELIVERIES.c.status == "pending", DELIVERIES.c.next_attempt_at <= bindparam("now"))
+       .order_by(DELIVERIES.c.next_attempt_at)
+       .limit(bindparam("window"))
+       .with_for_update(skip_locked=True))
+DUE_SKIPPING = DUE.where(DELIVERIES.c.recipient.not_in(bindparam("full", expanding=True)))
+CLAIM = (update(DELIVERIES).where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
+         .values(next_attempt_at=bindparam("until"))
+         .returning(DELIVERIES.c.id, DELIVERIES.c.event_id, DELIVERIES.c.event_type, DELIVERIES.c.channel,
+                    DELIVERIES.c.recipient, DELIVERIES.c.body, DELIVERIES.c.attempts, DELIVERIES.c.case_id,
+                    DELIVERIES.c.department, DELIVERIES.c.community))
+SUBSCRIPTIONS = (select(Subscription.__table__.c.department, Subscription.__table__.c.secrets,
+                        Subscription.__table__.c.previous_secret_until)
+                 .where(Subscription.__table__.c.department.in_(bindparam("departments", expanding=True))))
+ROUTES = (select(CaseRoute.__table__.c.case_id, CaseRoute.__table__.c.number, CaseRoute.__table__.c.title,
+                 CaseRoute.__table__.c.address)
+          .where(CaseRoute.__table__.c.case_id.in_(bindparam("case_ids", expanding=True))))
+# Which of a batch of outcomes are still to be recorded; locked (in id order: no deadlocks) so that
+# a retry through the API waits for the recording instead of being overwritten by it.
+STILL_PENDING = (select(DELIVERIES.c.id)
+                 .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)), DELIVERIES.c.status == "pending")
+                 .order_by(DELIVERIES.c.id)
+                 .with_for_update())
+# The SET clause comes from the parameters' keys (status, attempts, last_error, next_attempt_at, sent_at).
+SETTLE = update(DELIVERIES).where(DELIVERIES.c.id == bindparam("delivery_id"))
 
 
 @dataclass(frozen=True)
@@ -71,8 +104,12 @@ class Sender:
         # recipient is at its cap: something may be claimable before the next poll.
         self.wake = threading.Event()
         self._capped = False
+        # Outcomes waiting for the recorder thread, which writes them in batches (see _record_loop).
         self._outcomes: list[Outcome] = []
-        self._writer = threading.Lock()
+        self._outcome_ready = threading.Event()
+        self._writing: set[str] = set()  # ids of the outcomes the recorder is writing now
+        self._recorder: threading.Thread | None = None
+        self._recorder_stop = False
 
     # ---- the loop -------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -112,7 +149,10 @@ class Sender:
         """Claim as many due deliveries as there are free slots and start sending them."""
         with self._lock:
             slots = self.capacity - len(self.in_flight)
-            busy = Counter(job.recipient for job in self.in_flight.values())
+            # A recipient is busy with the claims it has not been sent yet: those sent and waiting
+            # for the recorder are no longer its turn.
+            recording = {outcome.job.id for outcome in self._outcomes} | self._writing
+            busy = Counter(job.recipient for id_, job in self.in_flight.items() if id_ not in recording)
             self._finished = 0
         if slots <= 0:
             return 0
@@ -128,7 +168,7 @@ class Sender:
                 else:
                     self._queued[job.recipient].append(job)
             # A recipient at its cap may have had deliveries left behind: its finishing sends
-            # should then wake the next claim (see _done).
+            # should then wake the next claim (see record).
             self._capped = any(n >= 2 * self.per_recipient for n in busy.values())
         for job in start:
             self._submit(job)
@@ -177,17 +217,15 @@ class Sender:
             self._submit(following)
 
     def _done(self, job: Job, future: Future) -> None:
+        """A send that was never started (the pool shut down) gives its claim back; one that ran
+        is settled by the recorder once its outcome is committed."""
+        if not future.cancelled():
+            return
         with self._lock:
             self.in_flight.pop(job.id, None)
-            self._finished += 1
-            cancelled = future.cancelled()
-            if cancelled:
-                self._never_started.append(job)
-        if cancelled:
-            self._turn_over(job)
+            self._never_started.append(job)
+        self._turn_over(job)
         self._freed.set()
-        if self._capped:
-            self.wake.set()
 
     def close(self) -> None:
         with self._lock:
@@ -198,6 +236,7 @@ class Sender:
                     self._never_started.append(job)
             self._queued.clear()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self._stop_recorder()  # after the pool: every finished send's outcome is recorded first
         with self._lock:
             never_started, self._never_started = self._never_started, []
         if never_started:
@@ -211,49 +250,40 @@ class Sender:
 
     # ---- claiming -------------------------------------------------------------------------
     def claim(self, now: datetime, limit: int, busy: Counter[str] | None = None) -> list[Job]:
-        """Take up to ``limit`` due deliveries, oldest first, in one statement; no more than
-        ``2 * per_recipient`` claims to one recipient, counting the ``busy`` ones already held."""
+        """Take up to ``limit`` due deliveries, oldest first; no more than ``2 * per_recipient``
+        claims to one recipient, counting the ``busy`` ones already held.
+
+        Two statements built once (module level, so SQLAlchemy compiles each once and psycopg can
+        prepare it): lock a window of due rows, then move the chosen ones' ``next_attempt_at`` by
+        the lease. Which rows are chosen — the per-recipient cap — is decided here in between."""
         busy, cap = busy or Counter(), 2 * self.per_recipient
         full = [recipient for recipient, n in busy.items() if n >= cap]
-        due = (select(Delivery.id, Delivery.recipient, Delivery.next_attempt_at)
-               .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
-               .order_by(Delivery.next_attempt_at)
-               # Looking past ``limit`` lets others' deliveries through when a burst to one recipient
-               # comes first; the full ones are left out so that they cannot fill the window.
-               .limit(limit * 4))
-        if full:
-            due = due.where(Delivery.recipient.not_in(full))
-        due = due.cte("due")
-        rank = func.row_number().over(partition_by=due.c.recipient, order_by=due.c.next_attempt_at)
-        ranked = select(due.c.id, due.c.recipient, due.c.next_attempt_at, rank.label("rank")).cte("ranked")
-        room = {recipient: cap - n for recipient, n in busy.items() if n < cap}
-        allowed = case(room, value=ranked.c.recipient, else_=cap) if room else literal(cap)
-        chosen = select(ranked.c.id).where(ranked.c.rank <= allowed).order_by(ranked.c.next_attempt_at).limit(limit)
-        # Only the chosen rows are locked, and checked again once locked: several workers share the
-        # table without sending one delivery twice at once. (SQLite renders no FOR UPDATE: BEGIN
-        # IMMEDIATE has taken the write lock already.)
-        mine = (select(Delivery.id)
-                .where(Delivery.id.in_(chosen), Delivery.status == "pending", Delivery.next_attempt_at <= now)
-                .with_for_update(skip_locked=True))
-        claim = (update(Delivery).where(Delivery.id.in_(mine)).values(next_attempt_at=now + self.config.lease)
-                 .returning(Delivery.id, Delivery.event_id, Delivery.event_type, Delivery.channel,
-                            Delivery.recipient, Delivery.body, Delivery.attempts, Delivery.case_id,
-                            Delivery.department, Delivery.community)
-                 .execution_options(synchronize_session=False))
+        # Looking past ``limit`` lets others' deliveries through when a burst to one recipient
+        # comes first; the full ones are left out so that they cannot fill the window.
+        window = {"now": now, "window": limit * 4}
         with self.runtime.transaction() as session:
-            rows = session.execute(claim).all()
-            if not rows:
+            due = session.execute(DUE_SKIPPING, {**window, "full": full}) if full else session.execute(DUE, window)
+            chosen, taken = [], Counter()
+            for id_, recipient in due:
+                if busy[recipient] + taken[recipient] < cap:
+                    taken[recipient] += 1
+                    chosen.append(id_)
+                    if len(chosen) == limit:
+                        break
+            if not chosen:
                 return []
+            rows = session.execute(CLAIM, {"ids": chosen, "until": now + self.config.lease}).all()
             departments = {row.department for row in rows if row.channel == "webhook" and row.department}
-            subs = {sub.department: sub for sub in session.scalars(
-                select(Subscription).where(Subscription.department.in_(departments)))} if departments else {}
+            subs = {sub.department: sub for sub in session.execute(
+                SUBSCRIPTIONS, {"departments": list(departments)})} if departments else {}
             # Mail and texts name the case; a webhook carries the event as it is.
             case_ids = {row.case_id for row in rows if row.case_id and row.channel != "webhook"}
-            routes = {route.case_id: route for route in session.scalars(
-                select(CaseRoute).where(CaseRoute.case_id.in_(case_ids)))} if case_ids else {}
-            return [self._job(row, subs, routes, now) for row in rows]
+            routes = {route.case_id: route for route in session.execute(
+                ROUTES, {"case_ids": list(case_ids)})} if case_ids else {}
+        order = {id_: i for i, id_ in enumerate(chosen)}  # oldest first, as they were due
+        return sorted((self._job(row, subs, routes, now) for row in rows), key=lambda job: order[job.id])
 
-    def _job(self, row, subs: dict[str, Subscription], routes: dict[str, CaseRoute], now: datetime) -> Job:
+    def _job(self, row, subs: dict, routes: dict, now: datetime) -> Job:
         secrets: tuple[str, ...] = ()
         if row.channel == "webhook" and row.department:
             sub = subs.get(row.department)
@@ -277,36 +307,70 @@ class Sender:
             log.exception("notify: delivery %s (%s) raised", job.id, job.channel)
             error = f"{type(exc).__name__}"
         # The recipient's turn ends with the send, not with the recording: its next delivery
-        # need not wait for this one's commit.
+        # need not wait for this one's commit, nor does this thread.
         self._turn_over(job)
-        try:
-            self.record(Outcome(job, address, error, permanent))
-        except Exception:
-            # The claim's lease runs out and the delivery is tried again: at least once.
-            log.exception("notify: could not record the outcome of delivery %s", job.id)
+        self.record(Outcome(job, address, error, permanent))
 
     def record(self, outcome: Outcome) -> None:
-        """Group commit: the outcomes finished meanwhile are written by whichever thread gets the
-        writer's lock first, in one transaction — one commit per batch, not per delivery, which is
-        what lets a single SQLite file keep up with the pool. When this returns, ``outcome`` is
-        committed (by this thread or by the one that held the lock)."""
+        """Hand ``outcome`` to the recorder thread (started on first use)."""
         with self._lock:
             self._outcomes.append(outcome)
-        with self._writer:
+            self._finished += 1
+            if self._recorder is None:
+                self._recorder = threading.Thread(target=self._record_loop, name="notify-record", daemon=True)
+                self._recorder.start()
+        self._outcome_ready.set()
+        # The recipient's turn is free: a claim may take it now.
+        self._freed.set()
+        if self._capped:
+            self.wake.set()
+
+    def _record_loop(self) -> None:
+        """Group commit: the outcomes that finished meanwhile are written in one transaction — one
+        commit per batch, not per delivery. While other sends are under way it first lingers a
+        moment (``LINGER``), so that their outcomes join the batch. A delivery leaves
+        ``in_flight`` once its outcome is committed: ``send_due`` returns when all are."""
+        while True:
+            self._outcome_ready.wait(self.config.poll)
+            self._outcome_ready.clear()
+            with self._lock:
+                others_sending = any(self._sending.values())
+                stopping = self._recorder_stop
+            if others_sending and not stopping:
+                time.sleep(LINGER)
             with self._lock:
                 batch, self._outcomes = self._outcomes, []
+                self._writing = {outcome.job.id for outcome in batch}
             if batch:
-                with self.runtime.transaction() as session:
-                    self._settle(session, batch)
+                self._write(batch)
+            elif stopping:
+                return
+
+    def _write(self, batch: list[Outcome]) -> None:
+        try:
+            with self.runtime.transaction() as session:
+                self._settle(session, batch)
+        except Exception:
+            # The claims' lease runs out and the deliveries are tried again: at least once.
+            log.exception("notify: could not record the outcomes of %d deliveries", len(batch))
+        with self._lock:
+            for outcome in batch:
+                self.in_flight.pop(outcome.job.id, None)
+            self._writing = set()
+        self._freed.set()  # for send_due, and for a claim that waited for room
+
+    def _stop_recorder(self) -> None:
+        with self._lock:
+            self._recorder_stop = True
+            recorder = self._recorder
+        self._outcome_ready.set()
+        if recorder is not None:
+            recorder.join()
 
     def _settle(self, session, batch: list[Outcome]) -> None:
         """The outcomes and their events, in one transaction (the trail shows who was told what, when):
         one read of which deliveries are still pending, one executemany UPDATE, then the events."""
-        still = select(Delivery.id).where(Delivery.id.in_({o.job.id for o in batch}), Delivery.status == "pending")
-        if is_postgres(session):
-            # A retry through the API waits for this transaction instead of being overwritten by it.
-            still = still.order_by(Delivery.id).with_for_update()
-        pending = set(session.scalars(still))
+        pending = set(session.scalars(STILL_PENDING, {"ids": sorted({o.job.id for o in batch})}))
         backoff = self.config.backoff
         changes, settled = [], []
         for outcome in batch:
@@ -315,7 +379,7 @@ class Sender:
                 continue  # settled meanwhile (e.g. after its lease ran out)
             pending.discard(job.id)
             attempts = job.attempts + 1
-            change = {"id": job.id, "status": "pending", "attempts": attempts, "last_error": error,
+            change = {"delivery_id": job.id, "status": "pending", "attempts": attempts, "last_error": error,
                       "next_attempt_at": None, "sent_at": None}
             recipient = mask_recipient(job.channel, job.recipient)
             if error is None:
@@ -332,7 +396,7 @@ class Sender:
             if change["status"] != "pending":
                 settled.append((outcome, change, recipient))
         if changes:
-            session.execute(update(Delivery), changes)  # ORM bulk UPDATE by primary key: one executemany
+            session.execute(SETTLE, changes)  # one executemany
         self.runtime.outbox.emit_many(session, [self._notice(*item) for item in settled])
 
     @staticmethod
