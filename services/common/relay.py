@@ -14,13 +14,13 @@ import threading
 import time
 from datetime import timedelta
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import failpoints
 from .broker import CONNECTION_ERRORS, Outgoing, Publisher, close_connection, connect, open_publisher
 from .config import Settings
-from .db import is_postgres, utcnow
+from .db import utcnow
 from .metrics import WorkerMetrics
 from .topology import Topology
 
@@ -48,6 +48,19 @@ class Relay:
         self.observe_every = observe_every
         self.topology = Topology(settings.topology_prefix, settings.retry_delays)
         self._observed_at = 0.0
+        # Built once: a relay runs these many times a second, and constructing a statement costs
+        # more than running it from SQLAlchemy's cache. Several relays (scaled-out workers) share
+        # the table without publishing twice: FOR UPDATE SKIP LOCKED (SQLite renders none; its
+        # writers are serialized anyway).
+        t = table
+        self._due = (select(t.c.seq, t.c.event_id, t.c.type, t.c.body, t.c.attempts)
+                     .where(t.c.status == "pending",
+                            t.c.next_attempt_at.is_(None) | (t.c.next_attempt_at <= bindparam("now")))
+                     .order_by(t.c.seq)
+                     .limit(bindparam("limit"))
+                     .with_for_update(skip_locked=True))
+        self._mark_sent = (update(t).where(t.c.seq.in_(bindparam("seqs", expanding=True)))
+                           .values(status="sent", sent_at=bindparam("now")))
 
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5
@@ -101,17 +114,7 @@ class Relay:
         t = self.table
         with self.sessions() as session, session.begin():
             now = utcnow()
-            query = (
-                select(t.c.seq, t.c.event_id, t.c.type, t.c.body, t.c.attempts)
-                .where(t.c.status == "pending")
-                .where((t.c.next_attempt_at.is_(None)) | (t.c.next_attempt_at <= now))
-                .order_by(t.c.seq)
-                .limit(self.settings.relay_batch)
-            )
-            if is_postgres(session):
-                # Several relays (scaled-out workers) share the table without publishing twice.
-                query = query.with_for_update(skip_locked=True)
-            rows = session.execute(query).all()
+            rows = session.execute(self._due, {"now": now, "limit": self.settings.relay_batch}).all()
             if not rows:
                 return 0
             exchange = self.topology.exchange.name
@@ -121,7 +124,7 @@ class Relay:
             failpoints.hit("relay.after_publish")
             sent = [r.seq for r in rows if r.event_id in result.confirmed]
             if sent:
-                session.execute(update(t).where(t.c.seq.in_(sent)).values(status="sent", sent_at=now))
+                session.execute(self._mark_sent, {"seqs": sent, "now": now})
             for row in rows:
                 if row.event_id in result.confirmed:
                     continue
