@@ -113,6 +113,9 @@ class Consumer:
         self.inbox = inbox
         self.outbox = outbox
         self.handlers = handlers
+        # Published event types without a handler here; a message retried through a wait queue
+        # has the queue's name as its routing key, and is parsed as usual.
+        self.ignored = frozenset(CATALOGUE) - frozenset(handlers)
         self.metrics = metrics
         self.clock = clock
         self.preload = preload
@@ -226,6 +229,11 @@ class Consumer:
         outcomes: list[tuple[Message, str, str | None]] = []
         parsed: list[tuple[Message, Event]] = []
         for message in batch:
+            if message.delivery_info.get("routing_key") in self.ignored:
+                # An event type this service has no handler for (its own, coming back through a
+                # wildcard binding, say): nothing to parse or record.
+                outcomes.append((message, "ack", None))
+                continue
             try:
                 parsed.append((message, parse_event(message.body)))
             except (BadEnvelope, UnknownEventType) as exc:

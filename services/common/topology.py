@@ -12,12 +12,20 @@ from dataclasses import dataclass
 
 from kombu import Exchange, Queue, binding
 
+from .catalogue import CATALOGUE
+
+# Intake keeps each case's public status from dispatch's case events and every task event; its
+# own case events it applied when it emitted them.
+INTAKE_OWN_EVENTS = ("case.reported", "case.duplicate_unlinked", "case.feedback_recorded")
 BINDINGS: dict[str, tuple[str, ...]] = {
-    "intake": ("case.*", "task.*"),
+    "intake": ("task.*", *(t for t in CATALOGUE if t.startswith("case.") and t not in INTAKE_OWN_EVENTS)),
     "dispatch": ("case.reported", "case.duplicate_unlinked", "case.feedback_recorded"),
     "notify": ("task.*", "case.*"),
     "audit": ("#",),
 }
+# Bindings of earlier versions, removed when the topology is declared: an existing queue keeps its
+# bindings, and intake's ``case.*`` would still bring back its own events.
+RETIRED_BINDINGS: dict[str, tuple[str, ...]] = {"intake": ("case.*",)}
 
 # A guard against crash loops only (in RabbitMQ 3.10 a lost connection counts as a delivery);
 # ordinary failures are retried by the consumer through the wait queues.
@@ -90,3 +98,5 @@ class Topology:
         for service in BINDINGS:
             for queue in self.queues_of(service):
                 queue(channel).declare()
+            for key in RETIRED_BINDINGS.get(service, ()):
+                self.main_queue(service)(channel).unbind_from(self.exchange, routing_key=key)
