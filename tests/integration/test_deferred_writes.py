@@ -102,8 +102,11 @@ def test_the_outbox_writes_a_transactions_events_together_and_wakes_its_relay_af
 
 
 class FakeMessage:
+    """What the consumer reads of a delivery from the bus."""
+
     def __init__(self, envelope: dict):
         self.body = encode(envelope)
+        self.delivery_info = {"routing_key": envelope["type"]}
 
 
 def test_a_batch_whose_commit_fails_is_applied_again_one_message_at_a_time(sessions):

@@ -73,7 +73,8 @@ class Desk:
         return envelope
 
     def redeliver(self, envelope: dict) -> None:
-        outcomes = self.worker.consumer.apply([SimpleNamespace(body=encode(envelope))])
+        delivery = SimpleNamespace(body=encode(envelope), delivery_info={"routing_key": envelope["type"]})
+        outcomes = self.worker.consumer.apply([delivery])
         assert [o[1] for o in outcomes] == ["ack"], outcomes
 
     def report(self, category: str = "water_supply", severity: str = "urgent", *, street: str | None = "紫阳街道",
