@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api, Blueprint
 from sqlalchemy import MetaData
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -82,6 +83,14 @@ def create_service_app(
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_error_handler(ApiError, lambda e: (jsonify(e.body()), e.status))
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error: OperationalError):
+        # The database is away, or a connection broke under the request (a restart, say): the
+        # pool has dropped it, and the request may be sent again.
+        log.warning("request failed, the database is unavailable: %s", error)
+        unavailable = ApiError(503, "UNAVAILABLE", "The database is unavailable; try again shortly.")
+        return jsonify(unavailable.body()), 503, {"Retry-After": "1"}
     form_ok = set(form_blueprints)
 
     @app.before_request
