@@ -119,6 +119,9 @@ def make_engine(url: str, *, pool_size: int = 5, pre_ping: bool = True) -> Engin
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     engine = create_engine(url, pool_size=pool_size, max_overflow=10)
+    # Many rows in one INSERT statement ("insertmanyvalues"), not one execution per row: a consumer
+    # batch writes its trail rows, timers and events this way (see deferred.py).
+    engine.dialect.use_insertmanyvalues_wo_returning = True
     if pre_ping:
         _ping_when_idle(engine)
     return engine
