@@ -34,12 +34,12 @@ class Settings:
     topology_prefix: str = ""
     prefetch: int = 100
     batch_size: int = 50
-    batch_linger: float = 0.02
+    batch_linger: float = 0.04
     heartbeat: int = 10
     confirm_timeout: float = 10.0
     retry_delays: tuple[float, ...] = (5.0, 30.0, 300.0)
     relay_poll: float = 0.05
-    relay_linger: float = 0.01
+    relay_linger: float = 0.03
     relay_batch: int = 500
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -76,12 +76,12 @@ class Settings:
             topology_prefix=pick("TOPOLOGY_PREFIX", ""),
             prefetch=int(pick("PREFETCH", 100)),
             batch_size=int(pick("BATCH_SIZE", 50)),
-            batch_linger=float(pick("BATCH_LINGER", 0.02)),
+            batch_linger=float(pick("BATCH_LINGER", 0.04)),
             heartbeat=int(pick("BROKER_HEARTBEAT", 10)),
             confirm_timeout=float(pick("CONFIRM_TIMEOUT", 10.0)),
             retry_delays=tuple(delays),
             relay_poll=float(pick("RELAY_POLL", 0.05)),
-            relay_linger=float(pick("RELAY_LINGER", 0.01)),
+            relay_linger=float(pick("RELAY_LINGER", 0.03)),
             relay_batch=int(pick("RELAY_BATCH", 500)),
             extra=overrides,
         )
