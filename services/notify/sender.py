@@ -136,10 +136,13 @@ class Sender:
         self.close()
 
     def _worth_claiming(self) -> bool:
+        """Room for claims, and either nothing waits its turn, a few sends finished since the last
+        claim, or a thread is idle — the claims waiting may all be for slow recipients."""
         with self._lock:
             if len(self.in_flight) >= self.capacity:
                 return False
-            return self._finished >= self.batch or not any(self._queued.values())
+            idle = sum(self._sending.values()) < self.config.threads
+            return self._finished >= self.batch or not any(self._queued.values()) or idle
 
     def free_slots(self) -> int:
         with self._lock:
@@ -220,6 +223,11 @@ class Sender:
         """A send that was never started (the pool shut down) gives its claim back; one that ran
         is settled by the recorder once its outcome is committed."""
         if not future.cancelled():
+            if future.exception() is not None:  # a bug: attempt() hands every outcome over
+                log.error("notify: sending delivery %s failed", job.id, exc_info=future.exception())
+                with self._lock:
+                    self.in_flight.pop(job.id, None)  # its lease runs out, and it is sent again
+                self._freed.set()
             return
         with self._lock:
             self.in_flight.pop(job.id, None)
