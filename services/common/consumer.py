@@ -340,7 +340,15 @@ class Consumer:
         for message, outcome, error in outcomes:
             if outcome != "ack":
                 self._send_elsewhere(republisher, message, outcome, error)
-            message.ack()
+        if not outcomes:
+            return
+        if self.settings.uses_memory_bus:  # kombu's in-memory channel acks one tag at a time
+            for message, _outcome, _error in outcomes:
+                message.ack()
+            return
+        # One frame for the whole batch: a batch is the oldest messages delivered on this channel,
+        # and every message delivered before them was settled with an earlier batch.
+        max((message for message, _outcome, _error in outcomes), key=lambda m: m.delivery_tag).ack(multiple=True)
 
     def _send_elsewhere(self, channel, message: Message, outcome: str, error: str | None) -> None:
         headers = dict(message.headers or {})
