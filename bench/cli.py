@@ -18,12 +18,19 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=str(RESULTS))
     # ---- per-service figures (bench/micro.py) ----
     p.add_argument("--micro-only", action="store_true", help="only the per-service figures, each beside its floor")
+    # ---- where a case's CPU goes (bench/burst.py) ----
+    p.add_argument("--burst", type=int, metavar="N", help="only a burst of N cases: CPU and database work a case")
+    p.add_argument("--py-spy", action="store_true", help="with --burst: sample the workers with py-spy meanwhile")
     p.set_defaults(func=run_bench)
 
 
 def run_bench(args) -> int:
     if getattr(args, "micro_only", False):
         return run_micro_only(args)
+    if getattr(args, "burst", None):
+        from .burst import run_burst
+
+        return run_burst(args.burst, args.py_spy, Path(args.out))
     from .run import Bench
 
     rates = [float(r) for r in args.rates.split(",")] if args.rates else ([25, 50, 100] if args.quick

@@ -1,0 +1,104 @@
+"""`whistle bench --burst N [--py-spy]`: where a case's CPU goes. The platform as in `make bench`,
+one burst of N cases as fast as intake takes them, followed until every case is through audit; then
+the CPU a case cost in each process, PostgreSQL, RabbitMQ and the whole machine, and the
+transactions and rows a case cost in each service's database. With ``--py-spy`` every worker and
+intake's web workers are sampled meanwhile (py-spy, only while holding the GIL), and their
+collapsed stacks written beside the run for a flame graph. The figures before and after each change
+in bench/README.md come from runs of this."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import requests
+
+from services.common.localstack import LocalStack
+
+from . import procs
+from .receiver import Receiver
+from .run import PG_ADMIN, SECRET, Bench, autovacuum_on
+
+DB_COUNTERS = ("xact_commit", "tup_returned", "tup_fetched", "tup_inserted", "tup_updated")
+
+
+def database_counters(bench: Bench) -> dict[str, tuple[int, ...]]:
+    with psycopg.connect(f"{PG_ADMIN}/postgres") as conn:
+        rows = conn.execute(f"SELECT datname, {', '.join(DB_COUNTERS)} FROM pg_stat_database "
+                            "WHERE datname = ANY(%s)",
+                            ([url.rsplit("/", 1)[1] for url in bench.databases.values()],)).fetchall()
+    return {name.rsplit("_", 1)[1]: tuple(values) for name, *values in rows}
+
+
+def start_py_spy(pids: dict[str, int], out: Path) -> list[subprocess.Popen]:
+    exe = shutil.which("py-spy")
+    if exe is None:
+        raise SystemExit("--py-spy needs py-spy on the PATH (pip install py-spy)")
+    return [subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", "200", "--gil", "--nonblocking",
+                              "--format", "raw", "--output", str(out / f"{name.replace('/', '-')}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, pid in pids.items()]
+
+
+def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
+    bench = Bench(quick=True, rates=[], out_dir=out_dir)
+    bench.setup()
+    stack, receiver, stopping = None, Receiver(SECRET), threading.Event()
+    try:
+        stack = LocalStack(bench.workdir / "stack", bench.broker_url, bench.databases,
+                           extra_env={"WHISTLE_LOG_LEVEL": "WARNING"}).up()
+        requests.put(f"{stack.url('notify')}/v1/subscriptions/water", headers=stack.headers("admin"), timeout=10,
+                     json={"webhook_url": receiver.url, "secret": SECRET}).raise_for_status()
+        token = stack.headers("staff", community="武泰闸社区")["Authorization"].split()[1]
+        if not autovacuum_on():
+            threading.Thread(target=bench.vacuum, args=(stopping,), daemon=True).start()
+        url = f"{stack.url('intake')}/v1/cases"
+        bench.loadgen(url, token, concurrency=8, count=100)  # warm up: pools, prepared statements
+        time.sleep(3)
+        named = {name: process.pid for name, process in stack.processes.items()}
+        before, counters_before = procs.snapshot(named), database_counters(bench)
+        infra_before, busy_before = procs.infrastructure_cpu(), procs.machine_busy_seconds()
+        sampled = {name: figures["pid"] for name, figures in before.items()
+                   if name.endswith("worker") or name.startswith("intake-web/")}
+        spies = start_py_spy(sampled, bench.workdir) if py_spy else []
+        results = bench.loadgen(url, token, concurrency=48, count=count)
+        accepted = [r for r in results if r["status"] == 201]
+        begin = min(r["started"] for r in results)
+        done, finished = bench.follow(accepted, receiver, timeout=600)
+        for spy in spies:
+            spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
+        for spy in spies:
+            spy.wait(60)
+        after, infra_after = procs.snapshot(named), procs.infrastructure_cpu()
+        busy_after = procs.machine_busy_seconds()
+        time.sleep(0.6)  # PostgreSQL's statistics are sent every 500 ms
+        counters_after = database_counters(bench)
+    finally:
+        stopping.set()
+        receiver.close()
+        if stack is not None:
+            stack.down()
+        bench.teardown()
+    cases = max(len(accepted), 1)
+    print(f"{len(accepted)} cases accepted, {len(done)} through audit in {finished - begin:.1f} s: "
+          f"{len(done) / (finished - begin):.1f} cases/s")
+    print("\nCPU ms a case")
+    for name, figures in after.items():
+        cost = 1000 * (figures["cpu_s"] - before.get(name, {}).get("cpu_s", 0.0)) / cases
+        if cost >= 0.01:
+            print(f"  {name:18s} {cost:6.2f}")
+    for name in infra_after:
+        print(f"  {name:18s} {1000 * (infra_after[name] - infra_before[name]) / cases:6.2f}")
+    print(f"  {'whole machine':18s} {1000 * (busy_after - busy_before) / cases:6.2f}")
+    print("\nper case, in each service's database")
+    for service, values in sorted(counters_after.items()):
+        deltas = (f"{name.replace('tup_', 'rows ')} {(a - b) / cases:7.2f}"
+                  for name, a, b in zip(DB_COUNTERS, values, counters_before[service], strict=True))
+        print(f"  {service:9s} " + "  ".join(deltas))
+    if spies:
+        print(f"\npy-spy collapsed stacks: {bench.workdir}/*.txt")
+    return 0 if len(done) == len(accepted) else 1
