@@ -31,10 +31,6 @@ from .subscriptions import signing_secrets
 
 log = logging.getLogger(__name__)
 
-# Seconds between the planner's commit and the claim it wakes, and that the writer of outcomes waits
-# for others' sends to finish: a moment for what the next few milliseconds bring to share a round trip.
-LINGER = 0.01
-
 DELIVERIES = Delivery.__table__
 # The sender's statements, built once: SQLAlchemy compiles each once, and psycopg prepares it.
 # The due window is locked (skipping rows another worker holds) and checked again once locked, so
@@ -132,7 +128,7 @@ class Sender:
                 # later, so that what the next few milliseconds bring comes in the same claim — or
                 # after ``poll``, for retries falling due.
                 if self.wake.wait(self.config.poll):
-                    stop.wait(LINGER)
+                    stop.wait(self.config.linger)
         self.close()
 
     def _worth_claiming(self) -> bool:
@@ -336,7 +332,7 @@ class Sender:
     def _record_loop(self) -> None:
         """Group commit: the outcomes that finished meanwhile are written in one transaction — one
         commit per batch, not per delivery. While other sends are under way it first lingers a
-        moment (``LINGER``), so that their outcomes join the batch. A delivery leaves
+        moment (``WHISTLE_NOTIFY_LINGER``), so that their outcomes join the batch. A delivery leaves
         ``in_flight`` once its outcome is committed: ``send_due`` returns when all are."""
         while True:
             self._outcome_ready.wait(self.config.poll)
@@ -345,7 +341,7 @@ class Sender:
                 others_sending = any(self._sending.values())
                 stopping = self._recorder_stop
             if others_sending and not stopping:
-                time.sleep(LINGER)
+                time.sleep(self.config.linger)
             with self._lock:
                 batch, self._outcomes = self._outcomes, []
                 self._writing = {outcome.job.id for outcome in batch}
