@@ -66,7 +66,7 @@ class NotifyConfig:
             read_timeout=float(get("WEBHOOK_READ_TIMEOUT", 10.0)),
             threads=int(get("NOTIFY_THREADS", 16)),
             poll=float(get("NOTIFY_POLL", 0.25)),
-            linger=float(get("NOTIFY_LINGER", 0.03)),
+            linger=float(get("NOTIFY_LINGER", 0.01)),
             rotation_window=timedelta(seconds=parse_duration(str(get("SECRET_ROTATION_WINDOW", "24h")))),
             intake_url=str(get("INTAKE_URL", "http://127.0.0.1:8000/intake")).rstrip("/"),
             jwt_secret=settings.jwt_secret,
