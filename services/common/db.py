@@ -174,8 +174,7 @@ def insert_ignore(session: Session, table: Table, values: dict) -> bool:
 
 def insert_ignore_statement(session: Session, table: Table):
     """INSERT … ON CONFLICT DO NOTHING for this session's database."""
-    builder = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    return builder(table).on_conflict_do_nothing()
+    return (pg_insert if is_postgres(session) else sqlite_insert)(table).on_conflict_do_nothing()
 
 
 def insert_ignore_many(session: Session, table: Table, rows: list[dict]) -> list:
