@@ -15,13 +15,10 @@ import time
 from pathlib import Path
 
 import psycopg
-import requests
-
-from services.common.localstack import LocalStack
 
 from . import procs
 from .receiver import Receiver
-from .run import PG_ADMIN, SECRET, Bench, autovacuum_on
+from .run import PG_ADMIN, SECRET, Bench
 
 DB_COUNTERS = ("xact_commit", "tup_returned", "tup_fetched", "tup_inserted", "tup_updated")
 
@@ -49,13 +46,8 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
     bench.setup()
     stack, receiver, stopping = None, Receiver(SECRET), threading.Event()
     try:
-        stack = LocalStack(bench.workdir / "stack", bench.broker_url, bench.databases,
-                           extra_env={"WHISTLE_LOG_LEVEL": "WARNING"}).up()
-        requests.put(f"{stack.url('notify')}/v1/subscriptions/water", headers=stack.headers("admin"), timeout=10,
-                     json={"webhook_url": receiver.url, "secret": SECRET}).raise_for_status()
-        token = stack.headers("staff", community="武泰闸社区")["Authorization"].split()[1]
-        if not autovacuum_on():
-            threading.Thread(target=bench.vacuum, args=(stopping,), daemon=True).start()
+        stack, token = bench.start_platform(receiver)
+        bench.vacuum_until(stopping)
         url = f"{stack.url('intake')}/v1/cases"
         bench.loadgen(url, token, concurrency=8, count=100)  # warm up: pools, prepared statements
         time.sleep(3)

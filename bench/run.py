@@ -207,6 +207,25 @@ class Bench:
             "through_audit_per_s": round(len(done) / (finished - begin), 1)}
 
     # ---- the whole run ----------------------------------------------------------------
+    def start_platform(self, receiver: Receiver) -> tuple[LocalStack, str]:
+        """Every service as real processes, the water department subscribed to ``receiver``'s
+        webhook; returns the stack and a staff member's token for submitting cases."""
+        stack = LocalStack(self.workdir / "stack", self.broker_url, self.databases,
+                           extra_env={"WHISTLE_LOG_LEVEL": "WARNING"}).up()
+        try:
+            requests.put(f"{stack.url('notify')}/v1/subscriptions/water", headers=stack.headers("admin"),
+                         timeout=10, json={"webhook_url": receiver.url, "secret": SECRET}).raise_for_status()
+        except BaseException:
+            stack.down()
+            raise
+        return stack, stack.headers("staff", community="武泰闸社区")["Authorization"].split()[1]
+
+    def vacuum_until(self, stop_event: threading.Event) -> None:
+        """Vacuum this run's databases in the background until ``stop_event``, when the server's
+        autovacuum is off (see ``vacuum``)."""
+        if not autovacuum_on():
+            threading.Thread(target=self.vacuum, args=(stop_event,), daemon=True).start()
+
     def vacuum(self, stop_event: threading.Event, every: float = 10.0) -> None:
         """What autovacuum does on a PostgreSQL configured as usual — and this machine's runs with
         it off: without it the outbox and delivery queues fill with dead rows that every poll
@@ -233,20 +252,14 @@ class Bench:
         try:
             print("floors: raw broker and bare Flask/gunicorn")
             self.floors()
-            stack = LocalStack(self.workdir / "stack", self.broker_url, self.databases,
-                               extra_env={"WHISTLE_LOG_LEVEL": "WARNING"}).up()
-            admin = stack.headers("admin")
-            requests.put(f"{stack.url('notify')}/v1/subscriptions/water", headers=admin, timeout=10,
-                         json={"webhook_url": receiver.url, "secret": SECRET}).raise_for_status()
-            token = stack.headers("staff", community="武泰闸社区")["Authorization"].split()[1]
+            stack, token = self.start_platform(receiver)
             cpu_before = procs.snapshot({k: p.pid for k, p in stack.processes.items()})
             first_case = self.submitted  # the floors' requests went through the load generator too
             infra_before, busy_before = procs.infrastructure_cpu(), procs.machine_busy_seconds()
             sampling = threading.Event()
             sampler = threading.Thread(target=self.sample_memory, args=(stack, sampling), daemon=True)
             sampler.start()
-            if not autovacuum_on():
-                threading.Thread(target=self.vacuum, args=(sampling,), daemon=True).start()
+            self.vacuum_until(sampling)
             self.open_loop(stack, token, receiver)
             self.closed_loop(stack, token, receiver)
             self.burst(stack, token, receiver)
