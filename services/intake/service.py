@@ -4,12 +4,14 @@ reading a reporter's contact. No Flask here: views call these inside one transac
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,26 +51,46 @@ class ContactForbidden(PermissionError):
 
 
 def next_case_number(session: Session, year: int) -> str:
-    """WS-2026-000123. One atomic upsert: the first case of a year creates the counter row, every
-    other increments it. On PostgreSQL it commits on its own at once (autocommit), so submitters do
-    not queue on the counter row until each commits (a submission that then fails leaves a gap in
-    the numbers, as a sequence would); on SQLite, whose writers are serialized anyway, it runs in
-    the submission's own transaction."""
+    """WS-2026-000123, numbered per year. On PostgreSQL from one sequence a year, in the
+    submission's own transaction and connection: a sequence never holds a lock until commit, so
+    submitters do not queue on it (a submission that then fails leaves a gap in the numbers). On
+    SQLite, whose writers are serialized anyway, one atomic upsert of the year's counter row."""
     if is_postgres(session):
-        with session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT") as own:
-            return f"WS-{year}-{own.execute(NEXT_NUMBER['postgresql'], {'year': year}).scalar_one():06d}"
-    return f"WS-{year}-{session.execute(NEXT_NUMBER['sqlite'], {'year': year}).scalar_one():06d}"
+        sequence = year_sequence(session, year)
+        return f"WS-{year}-{session.execute(NEXT_IN_SEQUENCE, {'sequence': sequence}).scalar_one():06d}"
+    return f"WS-{year}-{session.execute(NEXT_NUMBER, {'year': year}).scalar_one():06d}"
 
 
-def _next_number_statement(builder):
-    table = CaseNumberCounter.__table__
-    return (builder(table).values(year=bindparam("year"), last=1)
-            .on_conflict_do_update(index_elements=[table.c.year], set_={"last": table.c.last + 1})
-            .returning(table.c.last))
+# Per database (engine): the year sequences known to exist, created by this process or another.
+_known_sequences: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
+_creating = threading.Lock()
 
 
+def year_sequence(session: Session, year: int) -> str:
+    """The year's sequence, created on its first case. Created on a connection of its own in
+    autocommit, so it exists for every submitter at once whatever becomes of this submission. It
+    starts after the year's counter row, which numbered that year's cases before sequences did."""
+    name, engine = f"case_number_{int(year)}", session.get_bind()
+    known = _known_sequences.setdefault(engine, set())
+    if name in known:
+        return name
+    with _creating, engine.connect().execution_options(isolation_level="AUTOCOMMIT") as own:
+        last = own.execute(select(CaseNumberCounter.last).where(CaseNumberCounter.year == year)).scalar() or 0
+        try:
+            own.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {name} START WITH {last + 1}"))
+        except IntegrityError:
+            pass  # another process created it at the same moment (IF NOT EXISTS does not lock)
+    known.add(name)
+    return name
+
+
+NEXT_IN_SEQUENCE = text("SELECT nextval(CAST(:sequence AS regclass))")
 # Built once: constructing a statement costs more than running it from SQLAlchemy's cache.
-NEXT_NUMBER = {"postgresql": _next_number_statement(pg_insert), "sqlite": _next_number_statement(sqlite_insert)}
+NEXT_NUMBER = (sqlite_insert(CaseNumberCounter.__table__)
+               .values(year=bindparam("year"), last=1)
+               .on_conflict_do_update(index_elements=[CaseNumberCounter.__table__.c.year],
+                                      set_={"last": CaseNumberCounter.__table__.c.last + 1})
+               .returning(CaseNumberCounter.__table__.c.last))
 
 
 def get_case(session: Session, case_id: str, *, lock: bool = False) -> Case:

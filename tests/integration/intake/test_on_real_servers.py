@@ -18,6 +18,7 @@ from services.common.broker import Outgoing, connect, open_publisher
 from services.common.config import Settings
 from services.common.events import build_event, encode
 from services.common.topology import Topology
+from services.intake.models import CaseNumberCounter
 from tests.platform import Platform, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
@@ -60,6 +61,20 @@ def test_numbers_stay_unique_and_keys_replay_under_concurrent_submissions(intake
         body = platform.client("intake").get(f"/v1/cases?limit=5&cursor={cursor}", headers=headers).json
         paged, cursor = paged + body["items"], body["next_cursor"]
     assert [c["id"] for c in paged] == [c["id"] for c in listed], "keyset pages on PostgreSQL: no gap, no repeat"
+
+
+def test_numbers_continue_after_the_counter_row_of_a_year_numbered_before_sequences(intake_only):
+    """PostgreSQL numbers from a sequence a year; a year whose cases were numbered by the counter
+    table (before that) goes on from its last number, not from 1."""
+    platform = intake_only
+    year = datetime.now(ZoneInfo("Asia/Shanghai")).year
+    with platform.runtime("intake").transaction() as session:
+        session.add(CaseNumberCounter(year=year, last=41))
+    headers = platform.headers("staff", **STAFF)
+    numbers = [platform.client("intake").post("/v1/cases", headers=headers, json={
+        "title": "路灯不亮", "category": "sanitation", "location": {"address": f"{i} 号楼"}}).json["number"]
+        for i in range(2)]
+    assert numbers == [f"WS-{year}-000042", f"WS-{year}-000043"]
 
 
 @pytest.mark.parametrize("where", [
