@@ -46,6 +46,12 @@ def issue_token(secret: str, *, role: str, sub: str | None = None, department: s
 
 
 def decode_token(secret: str, token: str) -> Identity:
+    """The caller a bearer token names, or 401. A token verified before is not verified again
+    until it expires: a client sends the same token with every request, and checking its HMAC
+    and claims each time costs a web worker more than a case's duplicate check does."""
+    verified = _verified.get((secret, token))
+    if verified is not None and time.time() < verified[1]:
+        return verified[0]
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
     except jwt.ExpiredSignatureError as exc:
@@ -57,8 +63,16 @@ def decode_token(secret: str, token: str) -> Identity:
         raise ApiError(401, "UNAUTHENTICATED", "The token carries no known role.")
     if role == "department" and not claims.get("department"):
         raise ApiError(401, "UNAUTHENTICATED", "A department token must name its department.")
-    return Identity(sub=str(claims["sub"]), role=role, department=claims.get("department"),
-                    community=claims.get("community"))
+    identity = Identity(sub=str(claims["sub"]), role=role, department=claims.get("department"),
+                        community=claims.get("community"))
+    if len(_verified) >= VERIFIED_KEPT:
+        _verified.clear()  # crude, and enough: the tokens in use are verified again once
+    _verified[(secret, token)] = (identity, float(claims["exp"]))
+    return identity
+
+
+VERIFIED_KEPT = 4096
+_verified: dict[tuple[str, str], tuple[Identity, float]] = {}  # (secret, token) → (identity, expiry)
 
 
 def current_identity() -> Identity:

@@ -49,3 +49,20 @@ def test_bad_tokens_are_unauthenticated(token_of):
     with pytest.raises(ApiError) as raised:
         decode_token(SECRET, token_of())
     assert (raised.value.status, raised.value.code) == (401, "UNAUTHENTICATED")
+
+
+def test_a_token_verified_once_is_refused_when_it_expires():
+    token = issue_token(SECRET, role="staff", ttl=1)
+    assert decode_token(SECRET, token).role == "staff"  # verified, and kept until it expires
+    time.sleep(max(0.0, jwt.decode(token, SECRET, algorithms=["HS256"])["exp"] - time.time()) + 0.01)
+    with pytest.raises(ApiError) as raised:
+        decode_token(SECRET, token)
+    assert raised.value.message == "The token has expired."
+
+
+def test_a_token_verified_under_one_secret_is_refused_under_another():
+    token = issue_token(SECRET, role="admin")
+    assert decode_token(SECRET, token).role == "admin"
+    with pytest.raises(ApiError) as raised:
+        decode_token("a-rotated-secret-of-sufficient-length", token)
+    assert raised.value.status == 401
