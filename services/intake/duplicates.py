@@ -18,8 +18,7 @@ import math
 import unicodedata
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, or_, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from .models import Case
@@ -74,16 +73,12 @@ def scope_keys(new: Case, radius_m: float) -> list[int]:
     return sorted(keys)  # one order for everyone: no deadlocks
 
 
-def lock_scope(session: Session, new: Case, radius_m: float) -> None:
-    """Serialize only submissions that could be duplicates of each other (PostgreSQL; SQLite's
-    BEGIN IMMEDIATE already serializes every writer). Held until commit, so the duplicate check
-    sees every such case committed before this one, and two reports of one problem arriving
-    together cannot both become originals."""
-    session.execute(LOCK_KEYS, {"keys": scope_keys(new, radius_m)})
-
-
-LOCK_KEYS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(:keys) AS k ORDER BY k").bindparams(
-    bindparam("keys", type_=ARRAY(BIGINT)))
+# Serializes only submissions that could be duplicates of each other (PostgreSQL; SQLite's BEGIN
+# IMMEDIATE already serializes every writer): the advisory locks on a new case's scope_keys, held
+# until commit, so the duplicate check sees every such case committed before this one, and two
+# reports of one problem arriving together cannot both become originals. A subquery, so that the
+# statement taking a case's number can take the locks in the same round trip.
+LOCK_SCOPE = "(SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest(:keys) AS k ORDER BY k) AS held)"
 
 
 def _candidates(near):

@@ -74,7 +74,7 @@ class Case(Base):
 
 class CaseNumberCounter(Base):
     """One row per year: the last number handed out (WS-2026-000123). On SQLite only: PostgreSQL
-    numbers from a sequence a year (service.next_case_number), which starts after this row where a
+    numbers from a sequence a year (service.take_number), which starts after this row where a
     year has one."""
 
     __tablename__ = "case_number_counters"

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +21,7 @@ from services.common.db import is_postgres, new_id
 from services.common.masking import mask_name, mask_phone
 from services.common.outbox import Outbox
 
-from .duplicates import find_original, lock_scope, normalise_address
+from .duplicates import LOCK_SCOPE, find_original, normalise_address, scope_keys
 from .models import Case, CaseNumberCounter, ContactRead, Feedback
 from .options import IntakeOptions
 from .text import mask_phones_in_text
@@ -50,14 +51,15 @@ class ContactForbidden(PermissionError):
         super().__init__("Only staff of the case's community, admin and services may read the contact.")
 
 
-def next_case_number(session: Session, year: int) -> str:
+def take_number(session: Session, year: int, scope: list[int]) -> str:
     """WS-2026-000123, numbered per year. On PostgreSQL from one sequence a year, in the
-    submission's own transaction and connection: a sequence never holds a lock until commit, so
-    submitters do not queue on it (a submission that then fails leaves a gap in the numbers). On
-    SQLite, whose writers are serialized anyway, one atomic upsert of the year's counter row."""
+    submission's own transaction: a sequence never holds a lock until commit, so submitters do not
+    queue on it (a submission that then fails leaves a gap in the numbers). The same round trip
+    takes the advisory locks on ``scope`` (duplicates.scope_keys, LOCK_SCOPE). On SQLite, whose
+    writers are serialized anyway (nothing to lock), one atomic upsert of the year's counter row."""
     if is_postgres(session):
-        sequence = year_sequence(session, year)
-        return f"WS-{year}-{session.execute(NEXT_IN_SEQUENCE, {'sequence': sequence}).scalar_one():06d}"
+        params = {"sequence": year_sequence(session, year), "keys": scope}
+        return f"WS-{year}-{session.execute(NUMBER_IN_SCOPE, params).scalar_one():06d}"
     return f"WS-{year}-{session.execute(NEXT_NUMBER, {'year': year}).scalar_one():06d}"
 
 
@@ -84,7 +86,8 @@ def year_sequence(session: Session, year: int) -> str:
     return name
 
 
-NEXT_IN_SEQUENCE = text("SELECT nextval(CAST(:sequence AS regclass))")
+NUMBER_IN_SCOPE = text(f"SELECT nextval(CAST(:sequence AS regclass)), {LOCK_SCOPE}").bindparams(
+    bindparam("keys", type_=ARRAY(BIGINT)))
 # Built once: constructing a statement costs more than running it from SQLAlchemy's cache.
 NEXT_NUMBER = (sqlite_insert(CaseNumberCounter.__table__)
                .values(year=bindparam("year"), last=1)
@@ -111,9 +114,8 @@ def submit_case(session: Session, outbox: Outbox, payload: dict[str, Any], who: 
     """Store the case and its ``case.reported`` in one transaction, linked to an open case it duplicates."""
     location = payload["location"]
     reporter = payload.get("reporter") or {}
-    number = next_case_number(session, now.astimezone(options.timezone).year)
     values = dict(
-        id=new_id(), number=number, status="reported",
+        id=new_id(), number=None, status="reported",
         title=payload["title"], description=payload.get("description"), category=payload["category"],
         severity=payload.get("severity") or options.categories[payload["category"]]["severity"],
         channel=payload.get("channel") or "web",
@@ -127,8 +129,8 @@ def submit_case(session: Session, outbox: Outbox, payload: dict[str, Any], who: 
         status_changed_at=None, reopen_count=0, reported_by=who.sub, created_at=now, updated_at=now,
     )
     case = Case(**values)  # not added to the session: written below with one Core INSERT, cheaper
-    if is_postgres(session):
-        lock_scope(session, case, options.duplicate_radius_m)
+    case.number = values["number"] = take_number(session, now.astimezone(options.timezone).year,
+                                                 scope_keys(case, options.duplicate_radius_m))
     original = find_original(session, case, radius_m=options.duplicate_radius_m,
                              window=options.duplicate_window, now=now)
     if original is not None:
