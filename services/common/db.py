@@ -182,9 +182,10 @@ def insert_ignore_many(session: Session, table: Table, rows: list[dict]) -> list
     keys of the rows inserted."""
     if not rows:
         return []
-    # RETURNING rather than rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING. The
-    # rows as a parameter list rather than .values(rows): the one-row statement is compiled once
-    # and cached, and SQLAlchemy still sends the rows as one multi-row INSERT.
+    # RETURNING rather than rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING; and
+    # with RETURNING SQLAlchemy sends the rows as one multi-row INSERT, where without it an ON
+    # CONFLICT INSERT goes one statement a row. The rows as a parameter list rather than
+    # .values(rows): the one-row statement is compiled once and cached.
     statement = insert_ignore_statement(session, table).returning(*table.primary_key.columns)
     return session.execute(statement, rows).all()
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Table, event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from .db import insert_ignore_statement
+from .db import insert_ignore_many
 
 KEY = "whistle.deferred"  # session.info: [(table, ignore_conflicts, savepoint or None, row)]
 
@@ -38,9 +38,12 @@ def write_deferred(session: Session) -> int:
     for table, ignore_conflicts, _savepoint, row in pending:
         groups.setdefault((table, ignore_conflicts), []).append(row)
     for (table, ignore_conflicts), rows in groups.items():
-        # A list of parameter sets: SQLAlchemy compiles the one-row statement once (cached) and
-        # sends the rows as few multi-row INSERTs.
-        session.execute(insert_ignore_statement(session, table) if ignore_conflicts else table.insert(), rows)
+        if ignore_conflicts:
+            insert_ignore_many(session, table, rows)
+        else:
+            # A list of parameter sets: SQLAlchemy compiles the one-row statement once (cached)
+            # and sends the rows as few multi-row INSERTs.
+            session.execute(table.insert(), rows)
     return len(pending)
 
 
