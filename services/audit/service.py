@@ -88,7 +88,7 @@ def _head(session: Session) -> tuple[int, bytes]:
     return seq, head
 
 
-def preload(session: Session, events: list[Event]) -> None:
+def preload(session: Session, events: list[Event], _now: datetime) -> None:
     """Which of a consumer batch's events are already in the trail, in one query (see
     consumer.Preloader); ``append`` otherwise asks for each."""
     ids = [e.id for e in events]

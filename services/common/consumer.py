@@ -64,9 +64,10 @@ class HandlerContext:
 Handler = Callable[[HandlerContext, Event], None]
 # Optional, per service: loads in one query what the batch's handlers will look up one by one
 # (see preloading.py), so a batch costs round trips per batch, not per event. It gets the batch's
-# events that have a handler. Only the batch path calls it: handlers must still work without it
+# events that have a handler, and the batch's time from the consumer's clock (rows it creates are
+# stamped as the handlers would). Only the batch path calls it: handlers must still work without it
 # (one message at a time).
-Preloader = Callable[[Session, list[Event]], None]
+Preloader = Callable[[Session, list[Event], datetime], None]
 Clock = Callable[[], datetime]
 
 
@@ -266,7 +267,7 @@ class Consumer:
         try:
             with self.sessions() as session, session.begin():
                 if self.preload is not None and handled:
-                    self.preload(session, handled)
+                    self.preload(session, handled, self.clock())
                 fresh = {(row.source, row.event_id) for row in insert_ignore_many(session, self.inbox, [
                     {"source": e.source, "event_id": e.id, "type": e.type, "handled_at": utcnow()} for e in handled])}
                 for event in handled:

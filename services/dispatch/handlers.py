@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -47,6 +48,6 @@ def build_handlers(tiers: dict[str, Tier]) -> dict[str, Callable[[HandlerContext
 HANDLERS = build_handlers(DEFAULT_TIERS)
 
 
-def preload(session: Session, events: list[Event]) -> None:
+def preload(session: Session, events: list[Event], _now: datetime) -> None:
     """See consumer.Preloader: the batch's cases in one query."""
     cases.preload_cases(session, {e.data["case_id"] for e in events})

@@ -55,7 +55,7 @@ NOT_NOTED = ("task.due_soon", "task.overdue")
 LOCKED = "intake.status.cases"  # the batch's cases, loaded and locked (services.common.preloading)
 
 
-def preload(session: Session, events: list[Event]) -> None:
+def preload(session: Session, events: list[Event], _now: datetime) -> None:
     """Lock and load the cases of a consumer batch in one query; ``apply_event`` then finds them
     without a round trip each."""
     preloading.preload(session, LOCKED, Case, (e.data["case_id"] for e in events if e.data.get("case_id")),

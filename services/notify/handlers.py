@@ -3,11 +3,12 @@ deliveries to subscribers."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from services.common.catalogue import CATALOGUE
 from services.common.consumer import HandlerContext
-from services.common.db import utcnow
 from services.common.events import Event
 
 from . import planning
@@ -23,7 +24,7 @@ NOTIFIABLE = sorted(t for t in CATALOGUE if t.startswith(("task.", "case.")))
 HANDLERS = {event_type: plan for event_type in NOTIFIABLE}
 
 
-def preload(session: Session, events: list[Event]) -> None:
+def preload(session: Session, events: list[Event], now: datetime) -> None:
     """A batch's case routes and the subscriptions in two queries (see consumer.Preloader)."""
-    planning.preload_routes(session, events, utcnow())
+    planning.preload_routes(session, events, now)
     planning.subscriptions(session)

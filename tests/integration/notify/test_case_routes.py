@@ -51,9 +51,10 @@ def route(worker) -> CaseRoute:
         return session.scalars(select(CaseRoute).where(CaseRoute.case_id == CASE_ID)).one()
 
 
-def test_a_route_made_from_its_report_is_written_once(worker):
+def test_a_route_made_from_its_report_is_written_once(worker, clock):
     assert apply(worker, REPORTED) == []
     learnt = route(worker)
+    assert learnt.updated_at == clock()  # the consumer's clock, as the handlers see it
     assert (learnt.number, learnt.title, learnt.address, learnt.community, learnt.departments,
             learnt.reporter_has_phone) == ("WS-2026-000001", "地下车库自来水主管网渗漏", "伟业佳苑地下停车场",
                                            "武泰闸社区", [], True)
