@@ -90,7 +90,7 @@ def create_service_app(
         # pool has dropped it, and the request may be sent again.
         log.warning("request failed, the database is unavailable: %s", error)
         unavailable = ApiError(503, "UNAVAILABLE", "The database is unavailable; try again shortly.")
-        return jsonify(unavailable.body()), 503, {"Retry-After": "1"}
+        return jsonify(unavailable.body()), unavailable.status, {"Retry-After": "1"}
     form_ok = set(form_blueprints)
 
     @app.before_request
