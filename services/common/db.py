@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -58,6 +59,12 @@ class UTCDateTime(TypeDecorator):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+# 'pending' written into the SQL as a constant, where a parameter would hide it from the planner:
+# psycopg prepares a statement run often and PostgreSQL may then plan it once for any status, as
+# if half the rows matched, and walk the whole table in ``seq`` order past every row long sent to
+# reach the few still pending. With the constant it knows 'pending' is rare and uses the index.
+PENDING = literal_column("'pending'")
 
 # BIGINT on PostgreSQL, INTEGER on SQLite (whose autoincrement needs exactly INTEGER PRIMARY KEY).
 BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import failpoints
 from .broker import CONNECTION_ERRORS, Outgoing, Publisher, close_connection, connect, open_publisher
 from .config import Settings
-from .db import utcnow
+from .db import PENDING, utcnow
 from .metrics import WorkerMetrics
 from .topology import Topology
 
@@ -54,7 +54,7 @@ class Relay:
         # writers are serialized anyway).
         t = table
         self._due = (select(t.c.seq, t.c.event_id, t.c.type, t.c.body, t.c.attempts)
-                     .where(t.c.status == "pending",
+                     .where(t.c.status == PENDING,
                             t.c.next_attempt_at.is_(None) | (t.c.next_attempt_at <= bindparam("now")))
                      .order_by(t.c.seq)
                      .limit(bindparam("limit"))
@@ -147,7 +147,7 @@ class Relay:
         self._observed_at = time.monotonic()
         with self.sessions() as session:
             backlog = session.scalar(
-                select(func.count()).select_from(self.table).where(self.table.c.status == "pending"))
+                select(func.count()).select_from(self.table).where(self.table.c.status == PENDING))
         self.metrics.outbox_backlog.set(backlog or 0)
         depth = publisher.queue_depth(self.topology.dlq_name(self.settings.service))
         if depth is not None:

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
 
+from services.common.db import PENDING
 from services.common.runtime import Runtime
 
 from .channels import Channel, Job, PermanentError, SendError
@@ -37,7 +38,7 @@ DELIVERIES = Delivery.__table__
 # that several workers share the table without sending one delivery twice at once. (SQLite renders
 # no FOR UPDATE: BEGIN IMMEDIATE has taken the write lock already.)
 DUE = (select(DELIVERIES.c.id, DELIVERIES.c.recipient)
-       .where(DELIVERIES.c.status == "pending", DELIVERIES.c.next_attempt_at <= bindparam("now"))
+       .where(DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at <= bindparam("now"))
        .order_by(DELIVERIES.c.next_attempt_at)
        .limit(bindparam("window"))
        .with_for_update(skip_locked=True))
@@ -56,7 +57,7 @@ ROUTES = (select(CaseRoute.__table__.c.case_id, CaseRoute.__table__.c.number, Ca
 # Which of a batch of outcomes are still to be recorded; locked (in id order: no deadlocks) so that
 # a retry through the API waits for the recording instead of being overwritten by it.
 STILL_PENDING = (select(DELIVERIES.c.id)
-                 .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)), DELIVERIES.c.status == "pending")
+                 .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)), DELIVERIES.c.status == PENDING)
                  .order_by(DELIVERIES.c.id)
                  .with_for_update())
 # The SET clause comes from the parameters' keys (status, attempts, last_error, next_attempt_at, sent_at).
@@ -247,7 +248,7 @@ class Sender:
             # Hand the claims back at once rather than after their lease.
             with self.runtime.transaction() as session:
                 for job in never_started:
-                    session.execute(update(Delivery).where(Delivery.id == job.id, Delivery.status == "pending")
+                    session.execute(update(Delivery).where(Delivery.id == job.id, Delivery.status == PENDING)
                                     .values(next_attempt_at=job.now))
         for channel in self.channels.values():
             channel.close()
