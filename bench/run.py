@@ -233,12 +233,15 @@ class Bench:
         run's length rather than show the platform. Its cost lands in PostgreSQL's CPU, as
         autovacuum's would."""
         while not stop_event.wait(every):
-            for url in self.databases.values():
-                try:
-                    with psycopg.connect(url, autocommit=True) as conn:
-                        conn.execute("VACUUM (ANALYZE)")
-                except psycopg.Error as exc:
-                    print(f"vacuum: {exc}")
+            self.vacuum_once()
+
+    def vacuum_once(self) -> None:
+        for url in self.databases.values():
+            try:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("VACUUM (ANALYZE)")
+            except psycopg.Error as exc:
+                print(f"vacuum: {exc}")
 
     def sample_memory(self, stack: LocalStack, stop_event: threading.Event) -> None:
         while not stop_event.wait(1.0):

@@ -40,11 +40,36 @@ def normalise_address(address: str | None) -> str:
 
 
 def _bounding_box(lat: float, lon: float, radius_m: float) -> dict[str, float]:
-    """A box around the point a little larger than the circle, so the index does the coarse work."""
+    """A box around the point a little larger than the circle."""
     dlat = radius_m / METRES_PER_DEGREE_LAT * 1.01
     cos_lat = max(math.cos(math.radians(lat)), 1e-6)
     dlon = min(180.0, radius_m / (METRES_PER_DEGREE_LAT * cos_lat) * 1.01)
     return {"lat_min": lat - dlat, "lat_max": lat + dlat, "lon_min": lon - dlon, "lon_max": lon + dlon}
+
+
+# A fixed lattice of cells GEO_CELL_DEGREES on a side (about 500 m north to south; nothing to do
+# with the community's grid, cases.grid). Every case with coordinates is filed under its cell
+# (cases.geo_cell), so that the duplicate check looks up the few cells around a point in an index
+# instead of reading every recent case of the category in the city. Fixed, not derived from the
+# radius: the column is stored, and the radius is a setting. Changing the lattice means a
+# migration that files every open case again.
+GEO_CELL_DEGREES = 0.0045
+GEO_CELL_COLUMNS = 100_000  # > 2 × 40,000 columns either side of Greenwich: one integer a cell
+MAX_CELLS = 64  # beyond this (a radius of kilometres, or near a pole) the box alone is cheaper
+
+
+def geo_cell(lat: float, lon: float) -> int:
+    return math.floor(lat / GEO_CELL_DEGREES) * GEO_CELL_COLUMNS + math.floor(lon / GEO_CELL_DEGREES)
+
+
+def cells_covering(box: dict[str, float]) -> list[int] | None:
+    """Every cell the box touches, or None when there are more than MAX_CELLS."""
+    rows = range(math.floor(box["lat_min"] / GEO_CELL_DEGREES), math.floor(box["lat_max"] / GEO_CELL_DEGREES) + 1)
+    columns = range(math.floor(box["lon_min"] / GEO_CELL_DEGREES),
+                    math.floor(box["lon_max"] / GEO_CELL_DEGREES) + 1)
+    if len(rows) * len(columns) > MAX_CELLS:
+        return None
+    return [row * GEO_CELL_COLUMNS + column for row in rows for column in columns]
 
 
 def matches(new: Case, other: Case, radius_m: float) -> bool:
@@ -93,12 +118,15 @@ def _candidates(near):
 
 
 _SAME_ADDRESS = Case.address_key == bindparam("address_key")
-# Built once, one for a case with coordinates and one without: building a statement costs more
-# than running it from SQLAlchemy's cache.
-NEAR_POINT = _candidates(or_(
-    and_(Case.lat.between(bindparam("lat_min"), bindparam("lat_max")),
-         Case.lon.between(bindparam("lon_min"), bindparam("lon_max"))),
-    and_(or_(Case.lat.is_(None), Case.lon.is_(None)), _SAME_ADDRESS)))
+_IN_BOX = and_(Case.lat.between(bindparam("lat_min"), bindparam("lat_max")),
+               Case.lon.between(bindparam("lon_min"), bindparam("lon_max")))
+_WITHOUT_POINT = and_(or_(Case.lat.is_(None), Case.lon.is_(None)), _SAME_ADDRESS)
+# Built once, for a case with coordinates and without: building a statement costs more than
+# running it from SQLAlchemy's cache. Each way in is an index, (category, geo_cell, created_at)
+# or (category, address_key, created_at); with coordinates PostgreSQL ORs the two.
+NEAR_POINT = _candidates(or_(and_(Case.geo_cell.in_(bindparam("cells", expanding=True)), _IN_BOX),
+                             _WITHOUT_POINT))
+IN_BOX = _candidates(or_(_IN_BOX, _WITHOUT_POINT))  # too many cells: the rare wide radius
 AT_ADDRESS = _candidates(_SAME_ADDRESS)
 
 
@@ -107,7 +135,12 @@ def find_original(session: Session, new: Case, *, radius_m: float, window: timed
     must be set)."""
     params = {"category": new.category, "since": now - window, "id": new.id, "address_key": new.address_key}
     if new.lat is not None and new.lon is not None:
-        candidates = session.execute(NEAR_POINT, params | _bounding_box(new.lat, new.lon, radius_m))
+        box = _bounding_box(new.lat, new.lon, radius_m)
+        cells = cells_covering(box)
+        if cells is None:
+            candidates = session.execute(IN_BOX, params | box)
+        else:
+            candidates = session.execute(NEAR_POINT, params | box | {"cells": cells})
     else:
         candidates = session.execute(AT_ADDRESS, params)
     found = [case for case in candidates if matches(new, case, radius_m)]

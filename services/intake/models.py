@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.db import NAMING, UTCDateTime, bus_tables
@@ -37,6 +37,8 @@ class Case(Base):
     grid: Mapped[str | None] = mapped_column(String(50))
     lat: Mapped[float | None]
     lon: Mapped[float | None]
+    # The cell of the duplicate check's lattice the point lies in (duplicates.geo_cell).
+    geo_cell: Mapped[int | None] = mapped_column(BigInteger)
     # Personal data: kept here only, never on the bus (events carry reporter_ref and masks).
     reporter_ref: Mapped[str | None] = mapped_column(String(36))
     reporter_name: Mapped[str | None] = mapped_column(String(100))
@@ -64,11 +66,14 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_created", "created_at", "id"),
         Index("ix_cases_status_created", "status", "created_at", "id"),
-        # GET /v1/cases?category= and ?community= walk these in keyset order; the duplicate check
-        # reads the recent cases of one category through the first.
+        # GET /v1/cases?category= and ?community= walk these in keyset order.
         Index("ix_cases_category_created", "category", "created_at", "id"),
         Index("ix_cases_community_created", "community", "created_at", "id"),
-        Index("ix_cases_category_address", "category", "address_key"),
+        # The duplicate check's ways in: the cells around a point, and an address. created_at
+        # last, so that the window is part of the lookup and PostgreSQL prefers these even
+        # before it has statistics.
+        Index("ix_cases_category_cell_created", "geo_cell", "category", "created_at"),
+        Index("ix_cases_category_address_created", "address_key", "category", "created_at"),
     )
 
 

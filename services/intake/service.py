@@ -21,7 +21,7 @@ from services.common.db import is_postgres, new_id
 from services.common.masking import mask_name, mask_phone
 from services.common.outbox import Outbox
 
-from .duplicates import LOCK_SCOPE, find_original, normalise_address, scope_keys
+from .duplicates import LOCK_SCOPE, find_original, geo_cell, normalise_address, scope_keys
 from .models import Case, CaseNumberCounter, ContactRead, Feedback
 from .options import IntakeOptions
 from .text import mask_phones_in_text
@@ -122,6 +122,7 @@ def submit_case(session: Session, outbox: Outbox, payload: dict[str, Any], who: 
         address=location["address"], address_key=normalise_address(location["address"]),
         street=location.get("street"), community=location.get("community"), grid=location.get("grid"),
         lat=location.get("lat"), lon=location.get("lon"),
+        geo_cell=geo_cell(location["lat"], location["lon"]) if location.get("lat") is not None else None,
         reporter_ref=new_id() if (reporter.get("name") or reporter.get("phone")) else None,
         reporter_name=reporter.get("name"), reporter_phone=reporter.get("phone"),
         occurred_at=payload.get("occurred_at"), media_urls=payload.get("media_urls") or [],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from services.intake.duplicates import GEO_CELL_DEGREES, geo_cell
+
 LEAK = {"title": "水管爆裂", "category": "water_supply",
         "location": {"address": "伟业佳苑 3 栋", "community": "武泰闸社区", "lat": 30.52, "lon": 114.31}}
 METRES_PER_DEGREE = 111_195  # of latitude, near enough for placing test points
@@ -111,6 +113,31 @@ def test_thresholds_come_from_config(tmp_path):
         assert app.submit(near(10))["status"] == "reported"
     finally:
         app.platform.stop()
+
+
+def test_a_radius_of_kilometres_is_checked_too(tmp_path):
+    from tests.integration.intake.conftest import make_intake
+
+    app = make_intake(tmp_path, DUPLICATE_RADIUS_M="4000")  # too many lattice cells: the box alone
+    try:
+        original = app.submit(LEAK)
+        assert app.submit(near(3900))["duplicate_of"] == original["id"]
+        assert app.submit(near(-4100))["status"] == "reported"
+    finally:
+        app.platform.stop()
+
+
+def test_reports_either_side_of_a_lattice_corner_are_linked(app):
+    """Points are filed under cells of a fixed lattice (duplicates.geo_cell); a neighbour across a
+    corner of it, in another row and column, is found all the same."""
+    lat, lon = 6782 * GEO_CELL_DEGREES, 25402 * GEO_CELL_DEGREES  # a corner in 武汉
+    step = 30 / METRES_PER_DEGREE
+    south_west = {**LEAK, "location": {**LEAK["location"], "lat": lat - step, "lon": lon - step}}
+    north_east = {**LEAK, "location": {**LEAK["location"], "address": "对面", "lat": lat + step, "lon": lon + step}}
+    cells = {geo_cell(c["location"]["lat"], c["location"]["lon"]) for c in (south_west, north_east)}
+    assert len(cells) == 2
+    original = app.submit(south_west)
+    assert app.submit(north_east)["duplicate_of"] == original["id"]
 
 
 def test_staff_unlink_a_duplicate_which_goes_back_to_reported(app):
