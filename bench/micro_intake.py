@@ -11,6 +11,7 @@ from urllib.parse import quote
 import psycopg
 
 from services.common.pagination import encode_cursor
+from services.intake.duplicates import GEO_CELL_COLUMNS, GEO_CELL_DEGREES
 
 from .micro_infra import Databases, Web, bulk_load, migrate, open_loop_get, post_open_loop, result, sql_floor, token
 
@@ -22,13 +23,14 @@ CATEGORIES = ("water_supply", "drainage", "building_safety", "ev_charging", "par
               "heating", "sanitation", "neighbour_dispute", "other")
 COMMUNITIES = 53  # prime, so a community does not determine a category or a status
 
-# Every column of intake's cases table (services/intake/models.py, migrations 0001–0002), NOT NULLs
-# all given; created_at steps back 30 s per row, so a million rows cover about a year.
+# Every column of intake's cases table (services/intake/models.py, migrations 0001–0003), NOT NULLs
+# all given, geo_cell as duplicates.geo_cell files the point; created_at steps back 30 s per row, so
+# a million rows cover about a year.
 SEED = f"""
 INSERT INTO cases (id, number, status, title, description, category, severity, channel, address, address_key,
                    street, community, grid, lat, lon, reporter_ref, reporter_name, reporter_phone, occurred_at,
                    media_urls, duplicate_of, reporter_count, departments, expected_at, notes, progress,
-                   status_changed_at, reopen_count, reported_by, created_at, updated_at)
+                   status_changed_at, reopen_count, reported_by, created_at, updated_at, geo_cell)
 SELECT gen_random_uuid()::text, 'WS-SEED-' || lpad(i::text, 8, '0'),
        (ARRAY{list(STATUSES)})[1 + mod(i, {len(STATUSES)})], '地下车库自来水主管网渗漏 #' || i, '高峰期水压不够',
        (ARRAY{list(CATEGORIES)})[1 + mod(i, {len(CATEGORIES)})], 'normal', 'grid',
@@ -36,7 +38,9 @@ SELECT gen_random_uuid()::text, 'WS-SEED-' || lpad(i::text, 8, '0'),
        '社区' || (mod(i::bigint * 7919, {COMMUNITIES})), 'G-' || mod(i, 20), 30.5 + mod(i, 1000) * 0.0001,
        114.3 + mod(i, 997) * 0.0001, gen_random_uuid()::text, '尹师傅', '13800138000', NULL,
        '[]', NULL, 1, '["water"]', NULL, '[]', '{{}}', NULL, 0, 'seed',
-       now() - make_interval(secs => i * 30), now() - make_interval(secs => i * 30)
+       now() - make_interval(secs => i * 30), now() - make_interval(secs => i * 30),
+       floor((30.5 + mod(i, 1000) * 0.0001) / {GEO_CELL_DEGREES})::bigint * {GEO_CELL_COLUMNS}
+       + floor((114.3 + mod(i, 997) * 0.0001) / {GEO_CELL_DEGREES})::bigint
 FROM generate_series(1, %s) AS i
 """
 
