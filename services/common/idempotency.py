@@ -105,6 +105,20 @@ class IdempotencyStore:
             headers=json.dumps(response.headers, ensure_ascii=False)))
         return response, False
 
+    def once(self, session: Session, headers: Mapping[str, str], *, caller: str, endpoint: str, body: Any,
+             now: datetime, work: Callable[[], StoredResponse]) -> tuple[StoredResponse, bool]:
+        """``run`` for a request that carries a key in ``headers``; ``work`` alone for one without."""
+        key = read_key(headers)
+        if key is None:
+            return work(), False
+        return self.run(session, caller=caller, endpoint=endpoint, key=key, body_fingerprint=fingerprint(body),
+                        now=now, work=work)
+
     def purge_expired(self, session: Session, now: datetime) -> int:
-        """Forget keys past their time; returns how many (for a periodic timer)."""
+        """Forget keys past their time; returns how many."""
         return session.execute(self.table.delete().where(self.table.c.expires_at <= now)).rowcount
+
+    def purge(self, runtime, now: datetime) -> int:
+        """``purge_expired`` in a transaction of its own: the job of a worker's periodic timer."""
+        with runtime.transaction() as session:
+            return self.purge_expired(session, now)

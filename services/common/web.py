@@ -19,6 +19,7 @@ from . import context
 from .config import Settings
 from .db import ping
 from .errors import ApiError, from_http_exception
+from .idempotency import HEADER, StoredResponse
 from .logs import configure_logging
 from .metrics import HttpMetrics, new_registry, render
 from .runtime import Runtime
@@ -28,6 +29,19 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # 1 MiB: a case with a long description is a few kB
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
 SECURITY = [{"bearerAuth": []}]
+IDEMPOTENCY_DOC = {"in": "header", "name": HEADER, "required": False, "schema": {"type": "string", "maxLength": 255},
+                   "description": "Send the same key again to get the first response back instead of a second "
+                                  "creation."}
+
+
+def stored_reply(response: StoredResponse, replayed: bool) -> Response:
+    """A response made once under an Idempotency-Key (IdempotencyStore.once); a replay says so."""
+    reply = jsonify(response.body)
+    reply.status_code = response.status
+    reply.headers.update(response.headers)
+    if replayed:
+        reply.headers["Idempotent-Replayed"] = "true"
+    return reply
 
 
 class WhistleApi(Api):

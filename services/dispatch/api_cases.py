@@ -3,13 +3,16 @@ it — whistle departments (吹哨), verify the work (销号 or reopen), reject 
 
 from __future__ import annotations
 
+from flask import request
 from flask_smorest import Blueprint
 
-from services.common.auth import require
-from services.common.web import SECURITY
+from services.common.auth import current_identity, require
+from services.common.idempotency import IdempotencyStore, StoredResponse
+from services.common.web import IDEMPOTENCY_DOC, SECURITY, stored_reply
 
 from . import cases
 from .errors import NotFound
+from .models import idempotency_keys
 from .schemas import CaseOut, RejectIn, VerifyIn, WhistleIn, WhistleOut
 from .views import case_view, own_department, task_view, unit_of_work
 
@@ -17,6 +20,8 @@ blp = Blueprint("dispatch_cases", __name__, url_prefix="/v1", description="吹�
 
 READERS = ("staff", "department", "admin", "auditor", "service")
 STAFF = ("staff", "admin")
+IDEMPOTENCY = IdempotencyStore(idempotency_keys)
+WHISTLE_OUT = WhistleOut()  # built once: a marshmallow schema copies its fields when instantiated
 
 
 def _case_now(work, case_id: str) -> dict:
@@ -41,14 +46,20 @@ def read_case(case_id):
 @blp.route("/cases/<case_id>/whistle", methods=["POST"])
 @blp.arguments(WhistleIn())
 @blp.response(201, WhistleOut)
-@blp.doc(security=SECURITY)
+@blp.doc(security=SECURITY, parameters=[IDEMPOTENCY_DOC])
 @require(*STAFF)
 def whistle(body, case_id):
     """吹哨: summon departments; one that already has a live task on the case gets it back."""
     with unit_of_work() as work:
-        tasks = cases.whistle(work, case_id, **body)
-        case = cases.get_case(work, case_id, lock=False)
-        return {"tasks": [task_view(t, case, work.now) for t in tasks]}
+        def summon() -> StoredResponse:
+            tasks = cases.whistle(work, case_id, **body)
+            case = cases.get_case(work, case_id, lock=False)
+            return StoredResponse(201, WHISTLE_OUT.dump({"tasks": [task_view(t, case, work.now) for t in tasks]}))
+
+        response, replayed = IDEMPOTENCY.once(
+            work.session, request.headers, caller=current_identity().sub, endpoint=f"POST /v1/cases/{case_id}/whistle",
+            body=request.get_json(), now=work.now, work=summon)
+    return stored_reply(response, replayed)
 
 
 @blp.route("/cases/<case_id>/verify", methods=["POST"])

@@ -8,6 +8,7 @@ from sqlalchemy import JSON, Index, Integer, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.db import NAMING, BigId, UTCDateTime, bus_tables
+from services.common.idempotency import idempotency_table
 
 metadata = MetaData(naming_convention=NAMING)
 
@@ -116,3 +117,4 @@ class Timer(Base):
 
 
 outbox, inbox = bus_tables(metadata)
+idempotency_keys = idempotency_table(metadata)

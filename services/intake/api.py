@@ -3,14 +3,14 @@ duplicates and record 回访 feedback; notify reads a reporter's contact."""
 
 from __future__ import annotations
 
-from flask import jsonify, request, url_for
+from flask import request, url_for
 from flask_smorest import Blueprint
 
 from services.common.auth import current_identity, require
-from services.common.idempotency import HEADER, IdempotencyStore, StoredResponse, fingerprint, read_key
+from services.common.idempotency import IdempotencyStore, StoredResponse
 from services.common.pagination import page
 from services.common.runtime import runtime
-from services.common.web import SECURITY
+from services.common.web import IDEMPOTENCY_DOC, SECURITY, stored_reply
 
 from . import queries, service
 from .models import Case, idempotency_keys
@@ -21,9 +21,8 @@ blp = Blueprint("cases", __name__, url_prefix="/v1", description="Cases as repor
 
 EVERYONE_BUT_DEPARTMENTS = ("staff", "admin", "auditor", "service")
 IDEMPOTENCY = IdempotencyStore(idempotency_keys)
-CASE_OUT = CaseOut()  # built once: a marshmallow schema copies its fields when instantiated
-IDEMPOTENCY_DOC = {"in": "header", "name": HEADER, "required": False, "schema": {"type": "string", "maxLength": 255},
-                   "description": "Send the same key again to get the first response back instead of a second case."}
+# Built once: a marshmallow schema copies its fields when instantiated.
+CASE_OUT, FEEDBACK_OUT = CaseOut(), FeedbackOut()
 
 
 def case_view(case: Case) -> dict:
@@ -48,7 +47,6 @@ def case_view(case: Case) -> dict:
 def submit_case(payload):
     """Submit a case (社区呼叫). A case near an open one of the same category is linked to it as a duplicate."""
     who, rt = current_identity(), runtime()
-    key = read_key(request.headers)
 
     def work(session) -> StoredResponse:
         case = service.submit_case(session, rt.outbox, payload, who, rt.now(), intake_options())
@@ -56,18 +54,9 @@ def submit_case(payload):
                               {"Location": url_for("cases.read_case", case_id=case.id)})
 
     with rt.transaction() as session:
-        if key is None:
-            response, replayed = work(session), False
-        else:
-            response, replayed = IDEMPOTENCY.run(
-                session, caller=who.sub, endpoint="POST /v1/cases", key=key,
-                body_fingerprint=fingerprint(request.get_json()), now=rt.now(), work=lambda: work(session))
-    reply = jsonify(response.body)
-    reply.status_code = response.status
-    reply.headers.update(response.headers)
-    if replayed:
-        reply.headers["Idempotent-Replayed"] = "true"
-    return reply
+        response, replayed = IDEMPOTENCY.once(session, request.headers, caller=who.sub, endpoint="POST /v1/cases",
+                                              body=request.get_json(), now=rt.now(), work=lambda: work(session))
+    return stored_reply(response, replayed)
 
 
 @blp.route("/cases", methods=["GET"])
@@ -122,13 +111,20 @@ def unlink_case(payload, case_id):
 @require("staff", "admin")
 @blp.arguments(FeedbackIn())
 @blp.response(201, FeedbackOut)
-@blp.doc(security=SECURITY)
+@blp.doc(security=SECURITY, parameters=[IDEMPOTENCY_DOC])
 def give_feedback(payload, case_id):
     """回访: the resident's satisfaction, once per resolution of the case."""
-    rt = runtime()
-    with rt.transaction() as session:
+    who, rt = current_identity(), runtime()
+
+    def work(session) -> StoredResponse:
         case = service.get_case(session, case_id, lock=True)
-        feedback = service.record_feedback(session, rt.outbox, case, payload, current_identity(), rt.now())
-        return {"id": feedback.id, "case_id": case.id, "round": feedback.round,
-                "satisfaction": feedback.satisfaction, "comment": feedback.comment,
-                "created_at": feedback.created_at}
+        feedback = service.record_feedback(session, rt.outbox, case, payload, who, rt.now())
+        return StoredResponse(201, FEEDBACK_OUT.dump({
+            "id": feedback.id, "case_id": case.id, "round": feedback.round, "satisfaction": feedback.satisfaction,
+            "comment": feedback.comment, "created_at": feedback.created_at}))
+
+    with rt.transaction() as session:
+        response, replayed = IDEMPOTENCY.once(
+            session, request.headers, caller=who.sub, endpoint=f"POST /v1/cases/{case_id}/feedback",
+            body=request.get_json(), now=rt.now(), work=lambda: work(session))
+    return stored_reply(response, replayed)

@@ -16,9 +16,12 @@ from werkzeug.exceptions import HTTPException
 from services.common import context
 from services.common.auth import decode_token
 from services.common.errors import ApiError
+from services.common.idempotency import StoredResponse
 from services.common.runtime import runtime
+from services.common.web import IDEMPOTENCY_DOC
 
 from . import georeport, queries, service
+from .api import IDEMPOTENCY
 from .errors import DOMAIN_ERRORS, to_api_error
 from .georeport import CLOSED_STATUSES, OPEN_STATUSES, render, render_errors
 from .models import Case
@@ -91,7 +94,7 @@ def service_definition(service_code, fmt):
 @blp.route(f"/requests.{FMT}", methods=["POST"])
 @blp.doc(requestBody={"required": True,
                       "content": {"application/x-www-form-urlencoded": {"schema": georeport.RequestForm}}},
-         description="`api_key` (a staff token) is a form field too.")
+         parameters=[IDEMPOTENCY_DOC], description="`api_key` (a staff token) is a form field too.")
 def create_request(fmt):
     """Post a service request (form-encoded); it becomes a case like any other."""
     who = _submitter(request.form.get("api_key"))
@@ -107,11 +110,23 @@ def create_request(fmt):
     except ValidationError as exc:
         raise Open311Error(400, *georeport.flatten_errors(exc.messages)) from exc
     rt = runtime()
-    with rt.transaction() as session:
+
+    def work(session) -> StoredResponse:
         case = service.submit_case(session, rt.outbox, payload, who, rt.now(), intake_options())
         notice = "已并入相同问题的报告 Merged into an open report" if case.duplicate_of else None
-        entry = {"service_request_id": case.number, "service_notice": notice, "account_id": None}
-    return render(fmt, [entry], root="service_requests", item="request", status=201)
+        return StoredResponse(201, [{"service_request_id": case.number, "service_notice": notice, "account_id": None}])
+
+    # Remembered as data, so that a retry may ask for the other format. The key (a staff token)
+    # is left out of the body compared: a client may have renewed it between its tries.
+    with rt.transaction() as session:
+        response, replayed = IDEMPOTENCY.once(
+            session, request.headers, caller=who.sub, endpoint="POST /open311/v2/requests",
+            body={name: value for name, value in request.form.items() if name != "api_key"}, now=rt.now(),
+            work=lambda: work(session))
+    reply = render(fmt, response.body, root="service_requests", item="request", status=201)
+    if replayed:
+        reply.headers["Idempotent-Replayed"] = "true"
+    return reply
 
 
 def _submitter(api_key: str | None):

@@ -138,3 +138,17 @@ def test_the_full_phone_is_nowhere_but_the_contact_endpoint(fresh_intake, case):
     app = fresh_intake
     for url in (f"/v1/cases/{case['id']}", "/v1/cases", "/open311/v2/requests.json", "/open311/v2/requests.xml"):
         assert "13800138000" not in app.client.get(url, headers=app.headers("admin")).text, url
+
+
+def test_feedback_sent_again_with_its_key_gets_the_first_answer(fresh_intake, case):
+    app = fresh_intake
+    app.deliver("case.resolved", {"case_id": case["id"]})
+    path, key = f"/v1/cases/{case['id']}/feedback", {"Idempotency-Key": "回访-1".encode().hex()}
+    first = app.client.post(path, json={"satisfaction": "satisfied"}, headers={**app.headers(), **key})
+    again = app.client.post(path, json={"satisfaction": "satisfied"}, headers={**app.headers(), **key})
+    assert (first.status_code, again.status_code) == (201, 201), again.json
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    other = app.client.post(path, json={"satisfaction": "dissatisfied"}, headers={**app.headers(), **key})
+    assert (other.status_code, other.json["code"]) == (409, "IDEMPOTENCY_MISMATCH")
+    assert len(app.events("case.feedback_recorded")) == 1

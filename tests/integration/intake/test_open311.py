@@ -239,3 +239,19 @@ def test_an_unknown_request_is_404(fresh_intake, fmt):
 def test_open311_gets_need_no_token_and_v1_still_does(fresh_intake):
     assert fresh_intake.client.get(f"{BASE}/requests.json").status_code == 200
     assert fresh_intake.client.get("/v1/cases").status_code == 401
+
+
+def test_a_request_posted_again_with_its_key_is_one_case(fresh_intake, api_key):
+    """The answer is remembered as data: a retry may ask for the other format, and carry a renewed key."""
+    app = fresh_intake
+    key = {"Idempotency-Key": "city-app-77"}
+    first = app.client.post(f"{BASE}/requests.json", data={"api_key": api_key, **FORM}, headers=key)
+    renewed = app.platform.token("staff", sub="city-app", ttl=7200)
+    again = app.client.post(f"{BASE}/requests.xml", data={"api_key": renewed, **FORM}, headers=key)
+    assert (first.status_code, again.status_code) == (201, 201), again.data
+    assert items(again, "xml")[0]["service_request_id"] == items(first, "json")[0]["service_request_id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = app.client.post(f"{BASE}/requests.json", data={"api_key": api_key, **FORM, "description": "另一棵树"},
+                            headers=key)
+    assert other.status_code == 409 and errors(other, "json")[0]["code"] == 409
+    assert len(app.events("case.reported")) == 1

@@ -112,3 +112,17 @@ def test_a_case_view_shows_history_and_a_department_only_its_own_cases(desk):
     assert [h["status"] for h in view["history"]] == ["reported", "dispatched"]
     assert set(view) >= {"case_id", "status", "severity", "escalation_level", "tasks", "history"}
     assert desk.get(f"/v1/cases/{case_id}", "police").status_code == 404
+
+
+def test_a_whistle_sent_again_with_its_key_gets_the_first_answer(desk):
+    case_id = desk.report("other", title="楼道飞线充电")
+    path, body, key = f"/v1/cases/{case_id}/whistle", {"departments": ["property"], "reason": "飞线充电"}, "w-1"
+    first = desk.post(path, body, **{"Idempotency-Key": key})
+    desk.clock.advance(minutes=5)
+    again = desk.post(path, body, **{"Idempotency-Key": key})
+    assert (first.status_code, again.status_code) == (201, 201), again.json
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    other = desk.post(path, {"departments": ["fire"], "reason": "飞线充电"}, **{"Idempotency-Key": key})
+    assert (other.status_code, other.json["code"]) == (409, "IDEMPOTENCY_MISMATCH")
+    assert len(desk.events("case.dispatched", case_id=case_id)) == 1
+    assert [t["department"] for t in desk.get(f"/v1/tasks?case_id={case_id}").json["items"]] == ["property"]

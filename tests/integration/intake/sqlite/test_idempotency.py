@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import MetaData, func, select
 from services.common.db import make_engine, make_sessionmaker
 from services.common.errors import ApiError
 from services.common.idempotency import IdempotencyStore, StoredResponse, fingerprint, idempotency_table, read_key
+from services.common.migrations import upgrade
 
 NOW = datetime(2026, 6, 3, tzinfo=UTC)
 
@@ -95,20 +97,19 @@ def test_a_malformed_key_is_a_400_naming_the_header(bad):
     assert error.value.status == 400 and "Idempotency-Key" in error.value.errors["headers"]
 
 
-def test_the_intake_worker_forgets_expired_keys(tmp_path):
-    from services.intake.worker import build_worker, purge_idempotency_keys
-
+@pytest.mark.parametrize("service", ["intake", "dispatch"])
+def test_a_worker_forgets_expired_keys(tmp_path, service):
+    upgrade(service, f"sqlite:///{tmp_path / service}.db")  # where DATA_DIR puts the service's database
+    build_worker = importlib.import_module(f"services.{service}.worker").build_worker
     worker = build_worker({"DATA_DIR": str(tmp_path), "BROKER_URL": "memory://"})
     runtime = worker.runtime
-    metadata = runtime.metadata
-    metadata.create_all(runtime.engine)
-    table = metadata.tables["idempotency_keys"]
+    table = runtime.metadata.tables["idempotency_keys"]
     with runtime.transaction() as session:
         for key, age in (("old", 30), ("new", 1)):
             IdempotencyStore(table).run(session, caller="a", endpoint="e", key=key, body_fingerprint="f",
                                         now=NOW - timedelta(hours=age), work=lambda: StoredResponse(201, {}))
-    assert [t.name for t in worker.timers] == ["purge-idempotency-keys"]
-    assert purge_idempotency_keys(runtime, NOW) == 1
+    [purge] = [t for t in worker.timers if t.name == "purge-idempotency-keys"]
+    assert purge.run(runtime, NOW) == 1
     with runtime.transaction() as session:
         assert session.execute(select(table.c.key)).scalars().all() == ["new"]
     runtime.engine.dispose()
