@@ -11,6 +11,7 @@ from flask import request
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 from sqlalchemy import or_, select
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from services.common import context
@@ -59,6 +60,15 @@ def other_error(error):
     status = getattr(error, "status", None) or getattr(error, "code", None) or 500
     message = getattr(error, "message", None) or getattr(error, "description", None) or str(error)
     return open311_error(Open311Error(status, message))
+
+
+@blp.errorhandler(OperationalError)
+def database_unavailable(error: OperationalError):
+    """The app's own answer to a database away (services/common/web.py), in the spec's shape."""
+    log.warning("Open311 request failed, the database is unavailable: %s", error)
+    response = open311_error(Open311Error(503, "The database is unavailable; try again shortly."))
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 for _error_class in DOMAIN_ERRORS:

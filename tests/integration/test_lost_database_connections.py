@@ -1,6 +1,7 @@
 """A web process whose database connections were cut (a PostgreSQL restart, an administrator's
 pg_terminate_backend): a connection that sat idle is tested before use and replaced, so the request
-succeeds; one cut while in use answers 503 with Retry-After, and the next request succeeds."""
+succeeds; one cut while in use answers 503 with Retry-After (under Open311, in its error list), and
+the next request succeeds."""
 
 from __future__ import annotations
 
@@ -53,3 +54,16 @@ def test_a_connection_cut_while_in_use_answers_503_then_recovers(intake):
     assert response.json["code"] == "UNAVAILABLE"
     assert response.headers["Retry-After"] == "1"
     assert list_cases(platform).status_code == 200
+
+
+def test_under_open311_the_503_comes_in_the_spec_shape(intake):
+    platform, url = intake
+    services = "/open311/v2/requests.json"
+    client = platform.client("intake")
+    assert client.get(services).status_code == 200
+    assert cut_connections(url) >= 1
+    response = client.get(services)
+    assert response.status_code == 503
+    assert response.json == [{"code": 503, "description": "The database is unavailable; try again shortly."}]
+    assert response.headers["Retry-After"] == "1"
+    assert client.get(services).status_code == 200
