@@ -5,6 +5,9 @@ against stand-in services on loopback."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -158,8 +161,26 @@ def test_compose_audit_grant_runs_as_the_owner_after_migrate(base):
     role = command_of(grant).split()[-1]
     for process in ("audit-web", "audit-worker"):
         app = urlsplit(interpolate(base["services"][process]["environment"]["WHISTLE_AUDIT_APP_DATABASE_URL"]))
-        assert (app.username, app.password) == (role, owner.password), process
+        assert app.username == role, process
     assert '"${prefix}audit_app"' in INIT_SCRIPT.read_text()
+
+
+def test_compose_gives_audits_roles_passwords_of_their_own(base):
+    """No other service's credentials open audit's owner, and audit's web and worker cannot log in
+    as the owner either: three passwords, in compose's defaults and in the shipped example."""
+    example = env_file(DEPLOY / ".env.example")
+    services = base["services"]
+    urls = {"intake": services["intake-web"]["environment"]["WHISTLE_INTAKE_DATABASE_URL"],
+            "audit owner": services["audit-grant"]["environment"]["WHISTLE_AUDIT_DATABASE_URL"],
+            "audit app": services["audit-web"]["environment"]["WHISTLE_AUDIT_APP_DATABASE_URL"]}
+    for env in ({}, example):
+        passwords = {name: urlsplit(interpolate(url, env)).password for name, url in urls.items()}
+        assert len(set(passwords.values())) == 3, passwords
+    postgres = services["postgres"]["environment"]
+    for name in ("WHISTLE_DB_PASSWORD", "WHISTLE_AUDIT_DB_PASSWORD", "WHISTLE_AUDIT_APP_DB_PASSWORD"):
+        assert postgres[name] == f"${{{name}:-{interpolate(postgres[name])}}}"  # the same default as the URLs'
+    assert urlsplit(interpolate(urls["audit owner"])).password == interpolate(postgres["WHISTLE_AUDIT_DB_PASSWORD"])
+    assert urlsplit(interpolate(urls["audit app"])).password == interpolate(postgres["WHISTLE_AUDIT_APP_DB_PASSWORD"])
 
 
 @pytest.mark.parametrize("process", WEBS + WORKERS)
@@ -242,7 +263,8 @@ def test_compose_mounts_the_checked_in_configs(base):
     services = base["services"]
     assert "./nginx.conf:/etc/nginx/nginx.conf:ro" in services["gateway"]["volumes"]
     assert "./postgres-init:/docker-entrypoint-initdb.d:ro" in services["postgres"]["volumes"]
-    assert "WHISTLE_DB_PASSWORD" in services["postgres"]["environment"]
+    assert {"WHISTLE_DB_PASSWORD", "WHISTLE_AUDIT_DB_PASSWORD", "WHISTLE_AUDIT_APP_DB_PASSWORD"} <= set(
+        services["postgres"]["environment"])
 
 
 def test_env_example_lists_every_setting():
@@ -498,6 +520,16 @@ def _whistle() -> str:
     return found
 
 
+def _password_is(verifier: str, password: str) -> bool:
+    """Whether PostgreSQL's stored ``verifier`` (pg_authid.rolpassword, SCRAM-SHA-256) is of ``password``."""
+    assert verifier.startswith("SCRAM-SHA-256$"), verifier[:14]
+    iterations_salt, keys = verifier.removeprefix("SCRAM-SHA-256$").split("$")
+    iterations, salt = iterations_salt.split(":")
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    return base64.b64encode(hashlib.sha256(client_key).digest()).decode() == keys.split(":")[0]
+
+
 _TRAIL_ROW = (
     "insert into trail (seq, event_id, type, source, actor_role, actor_id, outcome, occurred_at, recorded_at,"
     " canonical, leaf_hash, chain_hash) values (%s, %s, 'case.created', 'intake', 'system', 'test', 'ok',"
@@ -521,7 +553,7 @@ def test_init_script_creates_a_database_and_role_per_service():
 
     prefix = f"whistle_t{infra.RUN_ID}_"  # roles are cluster-wide: a name per run
     app_role = f"{prefix}audit_app"
-    password = "it's a secret"
+    password, owner_password, app_password = "it's a secret", "the owner's @ secret", "the app's secret"
     env = {
         **os.environ,
         "PGHOST": server["host"],
@@ -530,6 +562,8 @@ def test_init_script_creates_a_database_and_role_per_service():
         "POSTGRES_USER": admin_login["user"],
         "WHISTLE_DB_PREFIX": prefix,
         "WHISTLE_DB_PASSWORD": password,
+        "WHISTLE_AUDIT_DB_PASSWORD": owner_password,
+        "WHISTLE_AUDIT_APP_DB_PASSWORD": app_password,
     }
     try:
         result = subprocess.run([str(INIT_SCRIPT)], env=env, capture_output=True, text=True)
@@ -557,15 +591,25 @@ def test_init_script_creates_a_database_and_role_per_service():
             _connect(**own, dbname=f"{prefix}audit").close()
 
         # audit's insert-only role may connect to audit's database, and to no other.
-        app = {**server, "user": app_role, "password": password, "dbname": f"{prefix}audit"}
+        app = {**server, "user": app_role, "password": app_password, "dbname": f"{prefix}audit"}
         _connect(**app).close()
         with pytest.raises(psycopg.OperationalError, match="permission denied"):
             _connect(**{**app, "dbname": f"{prefix}intake"}).close()
+        # Each role has its password, audit's two their own (read from the catalogue: a server
+        # that trusts local logins, like this machine's, would let any password in).
+        with _connect(**admin_login, dbname="postgres") as conn:
+            kept = dict(conn.execute("select rolname, rolpassword from pg_authid where rolname like %s",
+                                     (prefix + "%",)).fetchall())
+        assert all(_password_is(kept[f"{prefix}{s}"], password) for s in SERVICES if s != "audit")
+        assert _password_is(kept[f"{prefix}audit"], owner_password)
+        assert _password_is(kept[app_role], app_password)
+        assert not _password_is(kept[f"{prefix}audit"], password) and not _password_is(kept[app_role], owner_password)
 
         # What compose's migrate and audit-grant run, as the owner (who has no CREATEROLE: the
         # grant finds the role and only grants).
         owner_url = (
-            f"postgresql://{prefix}audit:{quote(password, safe='')}@{server['host']}:{server['port']}/{prefix}audit"
+            f"postgresql://{prefix}audit:{quote(owner_password, safe='')}@"
+            f"{server['host']}:{server['port']}/{prefix}audit"
         )
         cli_env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_AUDIT_")}
         cli_env["WHISTLE_AUDIT_DATABASE_URL"] = owner_url
