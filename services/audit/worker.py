@@ -24,4 +24,6 @@ def build_worker(config: dict | None = None, **kwargs) -> Worker:
     settings = Settings.load("audit", app_config(config))
     runtime = Runtime.build(settings, metadata, worker=True)
     kwargs.setdefault("preload", preload)
+    # Not pruned: its insert-only role may not delete, and it publishes nothing.
+    kwargs.setdefault("prune", False)
     return Worker(runtime, HANDLERS, timers=[checkpoint_timer(Signer.from_settings(settings))], **kwargs)

@@ -85,6 +85,7 @@ def bus_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("created_at", UTCDateTime, nullable=False, default=utcnow),
         Column("sent_at", UTCDateTime, nullable=True),
         Index("ix_outbox_pending", "status", "seq"),
+        Index("ix_outbox_sent_at", "sent_at"),  # pruning.py finds the rows sent long ago
     )
     inbox = Table(
         "inbox",
@@ -93,6 +94,7 @@ def bus_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("event_id", String(36), primary_key=True),
         Column("type", String(64), nullable=False),
         Column("handled_at", UTCDateTime, nullable=False, default=utcnow),
+        Index("ix_inbox_handled_at", "handled_at"),  # pruning.py finds the events handled long ago
     )
     return outbox, inbox
 

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from .consumer import Consumer, Handler, Preloader
 from .metrics import WorkerMetrics, new_registry
+from .pruning import prune_bus_tables
 from .relay import Relay
 from .runtime import Runtime
 
@@ -34,6 +35,7 @@ class Worker:
     timers: list[Timer] = field(default_factory=list)
     consume: bool = True
     preload: Preloader | None = None  # see consumer.Preloader
+    prune: bool = True  # forget old outbox and inbox rows (pruning.py); audit's role may not delete
 
     def __post_init__(self) -> None:
         self.registry = new_registry()
@@ -45,6 +47,8 @@ class Worker:
         self.relay = Relay(rt.settings, rt.sessions, rt.outbox.table, rt.outbox.written, self.metrics)
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
+        if self.prune:
+            self.timers = [*self.timers, Timer("prune-bus-tables", prune_bus_tables, interval=300)]
 
     def start(self) -> Worker:
         name = self.runtime.service

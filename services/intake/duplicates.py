@@ -122,8 +122,8 @@ _IN_BOX = and_(Case.lat.between(bindparam("lat_min"), bindparam("lat_max")),
                Case.lon.between(bindparam("lon_min"), bindparam("lon_max")))
 _WITHOUT_POINT = and_(or_(Case.lat.is_(None), Case.lon.is_(None)), _SAME_ADDRESS)
 # Built once, for a case with coordinates and without: building a statement costs more than
-# running it from SQLAlchemy's cache. Each way in is an index, (category, geo_cell, created_at)
-# or (category, address_key, created_at); with coordinates PostgreSQL ORs the two.
+# running it from SQLAlchemy's cache. Each way in is an index, (geo_cell, category, created_at)
+# or (address_key, category, created_at); with coordinates PostgreSQL ORs the two.
 NEAR_POINT = _candidates(or_(and_(Case.geo_cell.in_(bindparam("cells", expanding=True)), _IN_BOX),
                              _WITHOUT_POINT))
 IN_BOX = _candidates(or_(_IN_BOX, _WITHOUT_POINT))  # too many cells: the rare wide radius

@@ -69,11 +69,11 @@ class Case(Base):
         # GET /v1/cases?category= and ?community= walk these in keyset order.
         Index("ix_cases_category_created", "category", "created_at", "id"),
         Index("ix_cases_community_created", "community", "created_at", "id"),
-        # The duplicate check's ways in: the cells around a point, and an address. created_at
-        # last, so that the window is part of the lookup and PostgreSQL prefers these even
-        # before it has statistics.
-        Index("ix_cases_category_cell_created", "geo_cell", "category", "created_at"),
-        Index("ix_cases_category_address_created", "address_key", "category", "created_at"),
+        # The duplicate check's ways in: the cells around a point, and an address. They lead with
+        # the looked-up column, so that no other query walks them by skipping it, and PostgreSQL
+        # prefers the address's even before a new table has statistics.
+        Index("ix_cases_cell_category_created", "geo_cell", "category", "created_at"),
+        Index("ix_cases_address_category_created", "address_key", "category", "created_at"),
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from services.common.config import Settings
 from services.common.db import bus_tables, make_engine, make_sessionmaker
 from services.common.migrations import upgrade
+from services.common.pruning import oldest
 from services.common.relay import Relay
 from services.intake.duplicates import AT_ADDRESS, NEAR_POINT, _bounding_box, cells_covering, geo_cell
 from services.intake.models import Case
@@ -92,6 +93,27 @@ def test_the_relay_reads_only_pending_rows_of_a_long_outbox(pg_url, analyzed, ge
     engine.dispose()
     assert returned(plan) == 3
     assert rows_thrown_away(plan) < 50, plan
+
+
+@pytest.mark.parametrize("generic", [False, True])
+def test_pruning_reads_only_the_rows_it_forgets(pg_url, generic):
+    metadata = MetaData()
+    outbox, _ = bus_tables(metadata)
+    engine = make_engine(pg_url)
+    metadata.create_all(engine)
+    rows = [{"event_id": str(uuid.uuid4()), "type": "case.reported", "body": "{}", "status": "sent", "attempts": 0,
+             "created_at": NOW, "sent_at": NOW - timedelta(days=8 if n < 10 else 1, seconds=n)} for n in range(5000)]
+    sessions = make_sessionmaker(engine)
+    with sessions() as session, session.begin():
+        session.execute(insert(outbox), rows)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE outbox"))  # a table grown long enough to prune has been analyzed
+    with sessions() as session, session.begin():
+        plan = explain(session, oldest([outbox.c.seq], outbox.c.sent_at),
+                       {"cutoff": NOW - timedelta(days=7), "chunk": 1000}, generic=generic)
+    engine.dispose()
+    assert returned(plan) == 10
+    assert rows_thrown_away(plan) == 0, plan
 
 
 @pytest.fixture
