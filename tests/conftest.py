@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from services.common.config import SERVICES
@@ -34,6 +36,23 @@ def pg_databases():
     yield make
     for name in created:
         infra.drop_database(name)
+
+
+@pytest.fixture
+def pg_database_url(request):
+    """A fresh PostgreSQL database of the test's own; dropped after the test."""
+    name = f"whistle_{infra.RUN_ID}_{uuid.uuid4().hex[:8]}"
+    url = infra.create_database(name)  # skips (fails in CI) without PostgreSQL
+    request.addfinalizer(lambda: infra.drop_database(name))
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A fresh database of the test's own, on SQLite and again on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'own.db'}"
+    return request.getfixturevalue("pg_database_url")
 
 
 @pytest.fixture

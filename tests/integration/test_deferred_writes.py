@@ -15,22 +15,15 @@ from services.common.db import bus_tables, is_postgres, make_engine, make_sessio
 from services.common.deferred import defer_insert
 from services.common.events import build_event, encode
 from services.common.outbox import Outbox
-from tests import infra
 
 metadata = MetaData()
 outbox_table, inbox_table = bus_tables(metadata)
 notes = Table("notes", metadata, Column("id", Integer, primary_key=True), Column("text", String(20)))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sessions(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'deferred.db'}"
-    else:
-        name = f"whistle_{infra.RUN_ID}_deferred_{uuid.uuid4().hex[:6]}"
-        url = infra.create_database(name)  # skips (fails in CI) without PostgreSQL
-        request.addfinalizer(lambda: infra.drop_database(name))
-    engine = make_engine(url)
+@pytest.fixture
+def sessions(database_url):
+    engine = make_engine(database_url)
     metadata.create_all(engine)
     yield make_sessionmaker(engine)
     engine.dispose()

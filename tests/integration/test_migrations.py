@@ -4,7 +4,6 @@ PostgreSQL, and its latest revision steps down and up again."""
 from __future__ import annotations
 
 import importlib
-import uuid
 
 import pytest
 from alembic import command
@@ -14,17 +13,6 @@ from alembic.migration import MigrationContext
 from services.common.config import SERVICES
 from services.common.db import make_engine
 from services.common.migrations import alembic_config, upgrade
-from tests import infra
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'migrated.db'}"
-    name = f"whistle_{infra.RUN_ID}_migrations_{uuid.uuid4().hex[:6]}"
-    url = infra.create_database(name)  # skips (fails in CI) without PostgreSQL
-    request.addfinalizer(lambda: infra.drop_database(name))
-    return url
 
 
 def differences(service: str, url: str) -> list:

@@ -14,19 +14,8 @@ from services.common.migrations import upgrade
 from services.common.pruning import prune_bus_tables
 from services.common.runtime import Runtime
 from services.intake.models import metadata
-from tests import infra
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'intake.db'}"
-    name = f"whistle_{infra.RUN_ID}_pruning_{uuid.uuid4().hex[:6]}"
-    url = infra.create_database(name)  # skips (fails in CI) without PostgreSQL
-    request.addfinalizer(lambda: infra.drop_database(name))
-    return url
 
 
 def runtime_on(url: str, **overrides) -> Runtime:

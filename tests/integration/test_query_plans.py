@@ -24,17 +24,8 @@ from services.common.pruning import oldest
 from services.common.relay import Relay
 from services.intake.duplicates import AT_ADDRESS, NEAR_POINT, _bounding_box, cells_covering, geo_cell
 from services.intake.models import Case
-from tests import infra
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def pg_url(request):
-    name = f"whistle_{infra.RUN_ID}_plans_{uuid.uuid4().hex[:6]}"
-    url = infra.create_database(name)  # skips (fails in CI) without PostgreSQL
-    request.addfinalizer(lambda: infra.drop_database(name))
-    return url
 
 
 def explain(session: Session, statement, params: dict, *, generic: bool) -> dict:
@@ -73,10 +64,10 @@ def returned(plan: dict) -> int:
 
 @pytest.mark.parametrize("analyzed", [False, True])
 @pytest.mark.parametrize("generic", [False, True])
-def test_the_relay_reads_only_pending_rows_of_a_long_outbox(pg_url, analyzed, generic):
+def test_the_relay_reads_only_pending_rows_of_a_long_outbox(pg_database_url, analyzed, generic):
     metadata = MetaData()
     outbox, _ = bus_tables(metadata)
-    engine = make_engine(pg_url)
+    engine = make_engine(pg_database_url)
     metadata.create_all(engine)
     rows = [{"event_id": str(uuid.uuid4()), "type": "case.reported", "body": "{}", "status": "sent",
              "attempts": 0, "created_at": NOW} for _ in range(5000)]
@@ -96,10 +87,10 @@ def test_the_relay_reads_only_pending_rows_of_a_long_outbox(pg_url, analyzed, ge
 
 
 @pytest.mark.parametrize("generic", [False, True])
-def test_pruning_reads_only_the_rows_it_forgets(pg_url, generic):
+def test_pruning_reads_only_the_rows_it_forgets(pg_database_url, generic):
     metadata = MetaData()
     outbox, _ = bus_tables(metadata)
-    engine = make_engine(pg_url)
+    engine = make_engine(pg_database_url)
     metadata.create_all(engine)
     rows = [{"event_id": str(uuid.uuid4()), "type": "case.reported", "body": "{}", "status": "sent", "attempts": 0,
              "created_at": NOW, "sent_at": NOW - timedelta(days=8 if n < 10 else 1, seconds=n)} for n in range(5000)]
@@ -117,11 +108,11 @@ def test_pruning_reads_only_the_rows_it_forgets(pg_url, generic):
 
 
 @pytest.fixture
-def intake_cases(pg_url):
+def intake_cases(pg_database_url):
     """Intake's schema holding 3,000 open water cases of the last day, spread over a city 30 km
     across, each at its own address; not yet analyzed."""
-    upgrade("intake", pg_url)
-    engine = make_engine(pg_url)
+    upgrade("intake", pg_database_url)
+    engine = make_engine(pg_database_url)
     spread = random.Random(7)
     cases = []
     for n in range(3000):
