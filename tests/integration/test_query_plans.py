@@ -1,4 +1,4 @@
-"""Statements that run for every case keep to their indexes on PostgreSQL however it plans them:
+"""Statements that run all the time keep to their indexes on PostgreSQL however it plans them:
 with the parameters at hand (a custom plan) or once for any values (a generic plan, which it may
 switch to once psycopg has prepared a statement run five times), and before a new table was ever
 analyzed. A wrong plan here does not fail a functional test: it reads every row, and grows with the
