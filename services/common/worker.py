@@ -48,7 +48,7 @@ class Worker:
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         if self.prune:
-            self.timers = [*self.timers, Timer("prune-bus-tables", prune_bus_tables, interval=300)]
+            self.timers = [*self.timers, Timer("prune-bus-tables", prune_bus_tables, interval=60)]
 
     def start(self) -> Worker:
         name = self.runtime.service
