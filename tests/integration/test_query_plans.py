@@ -62,47 +62,52 @@ def returned(plan: dict) -> int:
     return plan["Actual Rows"]
 
 
-@pytest.mark.parametrize("analyzed", [False, True])
-@pytest.mark.parametrize("generic", [False, True])
-def test_the_relay_reads_only_pending_rows_of_a_long_outbox(pg_database_url, analyzed, generic):
+def analyze(engine, table: str) -> None:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f"ANALYZE {table}"))
+
+
+@pytest.fixture
+def outbox_on(pg_database_url):
+    """Makes an outbox holding ``rows`` (each given only what differs from a sent row); yields
+    its engine, sessions and table."""
     metadata = MetaData()
     outbox, _ = bus_tables(metadata)
     engine = make_engine(pg_database_url)
     metadata.create_all(engine)
-    rows = [{"event_id": str(uuid.uuid4()), "type": "case.reported", "body": "{}", "status": "sent",
-             "attempts": 0, "created_at": NOW} for _ in range(5000)]
-    rows += [{**row, "event_id": str(uuid.uuid4()), "status": "pending"} for row in rows[:3]]
     sessions = make_sessionmaker(engine)
-    with sessions() as session, session.begin():
-        session.execute(insert(outbox), rows)
+
+    def make(rows: list[dict]):
+        sent = {"type": "case.reported", "body": "{}", "status": "sent", "attempts": 0, "created_at": NOW}
+        with sessions() as session, session.begin():
+            session.execute(insert(outbox), [{**sent, "event_id": str(uuid.uuid4()), **row} for row in rows])
+        return engine, sessions, outbox
+
+    yield make
+    engine.dispose()
+
+
+@pytest.mark.parametrize("analyzed", [False, True])
+@pytest.mark.parametrize("generic", [False, True])
+def test_the_relay_reads_only_pending_rows_of_a_long_outbox(outbox_on, analyzed, generic):
+    engine, sessions, outbox = outbox_on([{}] * 5000 + [{"status": "pending"}] * 3)
     if analyzed:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("ANALYZE outbox"))
+        analyze(engine, "outbox")
     relay = Relay(Settings.load("intake"), sessions, outbox, threading.Event())
     with sessions() as session, session.begin():
         plan = explain(session, relay._due, {"now": NOW, "limit": 500}, generic=generic)
-    engine.dispose()
     assert returned(plan) == 3
     assert rows_thrown_away(plan) < 50, plan
 
 
 @pytest.mark.parametrize("generic", [False, True])
-def test_pruning_reads_only_the_rows_it_forgets(pg_database_url, generic):
-    metadata = MetaData()
-    outbox, _ = bus_tables(metadata)
-    engine = make_engine(pg_database_url)
-    metadata.create_all(engine)
-    rows = [{"event_id": str(uuid.uuid4()), "type": "case.reported", "body": "{}", "status": "sent", "attempts": 0,
-             "created_at": NOW, "sent_at": NOW - timedelta(days=8 if n < 10 else 1, seconds=n)} for n in range(5000)]
-    sessions = make_sessionmaker(engine)
-    with sessions() as session, session.begin():
-        session.execute(insert(outbox), rows)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ANALYZE outbox"))  # a table grown long enough to prune has been analyzed
+def test_pruning_reads_only_the_rows_it_forgets(outbox_on, generic):
+    engine, sessions, outbox = outbox_on(
+        [{"sent_at": NOW - timedelta(days=8 if n < 10 else 1, seconds=n)} for n in range(5000)])
+    analyze(engine, "outbox")  # a table grown long enough to prune has been analyzed
     with sessions() as session, session.begin():
         plan = explain(session, oldest([outbox.c.seq], outbox.c.sent_at),
                        {"cutoff": NOW - timedelta(days=7), "chunk": 1000}, generic=generic)
-    engine.dispose()
     assert returned(plan) == 10
     assert rows_thrown_away(plan) == 0, plan
 
@@ -135,17 +140,12 @@ def duplicate_check_params(case: dict, **extra) -> dict:
             "address_key": case["address_key"], "status_1": ("closed", "rejected", "duplicate"), **extra}
 
 
-def analyze(engine) -> None:
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ANALYZE cases"))
-
-
 @pytest.mark.parametrize("analyzed", [False, True])
 @pytest.mark.parametrize("generic", [False, True])
 def test_the_duplicate_check_looks_an_address_up(intake_cases, analyzed, generic):
     engine, sessions, cases = intake_cases
     if analyzed:
-        analyze(engine)
+        analyze(engine, "cases")
     with sessions() as session, session.begin():
         plan = explain(session, AT_ADDRESS, duplicate_check_params(cases[1234]), generic=generic)
     assert returned(plan) == 1
@@ -157,7 +157,7 @@ def test_the_duplicate_check_looks_up_the_cells_around_a_point(intake_cases, gen
     """Once the table was analyzed, as autovacuum does after its first fifty-odd cases: before,
     PostgreSQL guesses that a category holds one case in two hundred and reads them all."""
     engine, sessions, cases = intake_cases
-    analyze(engine)
+    analyze(engine, "cases")
     target = cases[1234]
     box = _bounding_box(target["lat"], target["lon"], 250.0)
     with sessions() as session, session.begin():
