@@ -58,15 +58,19 @@ GEO_CELL_COLUMNS = 100_000  # > 2 × 40,000 columns either side of Greenwich: on
 MAX_CELLS = 64  # beyond this (a radius of kilometres, or near a pole) the box alone is cheaper
 
 
+def _step(degrees: float) -> int:
+    """The lattice row of a latitude, or column of a longitude."""
+    return math.floor(degrees / GEO_CELL_DEGREES)
+
+
 def geo_cell(lat: float, lon: float) -> int:
-    return math.floor(lat / GEO_CELL_DEGREES) * GEO_CELL_COLUMNS + math.floor(lon / GEO_CELL_DEGREES)
+    return _step(lat) * GEO_CELL_COLUMNS + _step(lon)
 
 
 def cells_covering(box: dict[str, float]) -> list[int] | None:
     """Every cell the box touches, or None when there are more than MAX_CELLS."""
-    rows = range(math.floor(box["lat_min"] / GEO_CELL_DEGREES), math.floor(box["lat_max"] / GEO_CELL_DEGREES) + 1)
-    columns = range(math.floor(box["lon_min"] / GEO_CELL_DEGREES),
-                    math.floor(box["lon_max"] / GEO_CELL_DEGREES) + 1)
+    rows = range(_step(box["lat_min"]), _step(box["lat_max"]) + 1)
+    columns = range(_step(box["lon_min"]), _step(box["lon_max"]) + 1)
     if len(rows) * len(columns) > MAX_CELLS:
         return None
     return [row * GEO_CELL_COLUMNS + column for row in rows for column in columns]
