@@ -39,6 +39,11 @@ def stored_reply(response: StoredResponse, replayed: bool) -> Response:
     reply = jsonify(response.body)
     reply.status_code = response.status
     reply.headers.update(response.headers)
+    return marked_if_replayed(reply, replayed)
+
+
+def marked_if_replayed(reply: Response, replayed: bool) -> Response:
+    """A replayed answer says so: ``Idempotent-Replayed: true``."""
     if replayed:
         reply.headers["Idempotent-Replayed"] = "true"
     return reply

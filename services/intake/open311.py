@@ -19,7 +19,7 @@ from services.common.auth import decode_token
 from services.common.errors import ApiError
 from services.common.idempotency import StoredResponse
 from services.common.runtime import runtime
-from services.common.web import IDEMPOTENCY_DOC
+from services.common.web import IDEMPOTENCY_DOC, marked_if_replayed
 
 from . import georeport, queries, service
 from .api import IDEMPOTENCY
@@ -133,10 +133,8 @@ def create_request(fmt):
             session, request.headers, caller=who.sub, endpoint="POST /open311/v2/requests",
             body={name: value for name, value in request.form.items() if name != "api_key"}, now=rt.now(),
             work=lambda: work(session))
-    reply = render(fmt, response.body, root="service_requests", item="request", status=201)
-    if replayed:
-        reply.headers["Idempotent-Replayed"] = "true"
-    return reply
+    return marked_if_replayed(render(fmt, response.body, root="service_requests", item="request", status=201),
+                              replayed)
 
 
 def _submitter(api_key: str | None):
