@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -77,6 +78,7 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
             stack.down()
         bench.teardown()
     cases = max(len(accepted), 1)
+    print(f"Python {sys.version.split()[0]} ({sys._base_executable})")
     print(f"{len(accepted)} cases accepted, {len(done)} through audit in {finished - begin:.1f} s: "
           f"{len(done) / (finished - begin):.1f} cases/s")
     print("\nCPU ms a case")

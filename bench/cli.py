@@ -67,7 +67,8 @@ def run_micro_only(args) -> int:
 
 def summary(r: dict) -> str:
     broker, http = r["floor_broker"], r["floor_http"]
-    lines = [f"Floors: broker publish+confirm → consume+ack {broker['end_to_end_per_s']} msg/s; "
+    python = f"Python {r['machine']['python']} ({r['machine'].get('python_executable', '?')})"
+    lines = [python, f"Floors: broker publish+confirm → consume+ack {broker['end_to_end_per_s']} msg/s; "
              f"bare Flask/gunicorn {http['max_per_s']} req/s", ""]
     rows = []
     for phase in r["open_loop"]:
