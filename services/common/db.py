@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -181,9 +182,13 @@ def insert_ignore(session: Session, table: Table, values: dict) -> bool:
     return bool(insert_ignore_many(session, table, [values]))
 
 
-def insert_ignore_statement(session: Session, table: Table):
-    """INSERT … ON CONFLICT DO NOTHING for this session's database."""
-    return (pg_insert if is_postgres(session) else sqlite_insert)(table).on_conflict_do_nothing()
+@functools.cache
+def insert_ignore_statement(dialect_name: str, table: Table):
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the primary key, for a database of this dialect.
+    Built once per table: inboxes take one a batch, and constructing a statement costs more than
+    running it from SQLAlchemy's cache."""
+    insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
 def insert_ignore_many(session: Session, table: Table, rows: list[dict]) -> list:
@@ -195,8 +200,7 @@ def insert_ignore_many(session: Session, table: Table, rows: list[dict]) -> list
     # with RETURNING SQLAlchemy sends the rows as one multi-row INSERT, where without it an ON
     # CONFLICT INSERT goes one statement a row. The rows as a parameter list rather than
     # .values(rows): the one-row statement is compiled once and cached.
-    statement = insert_ignore_statement(session, table).returning(*table.primary_key.columns)
-    return session.execute(statement, rows).all()
+    return session.execute(insert_ignore_statement(session.get_bind().dialect.name, table), rows).all()
 
 
 def is_postgres(session_or_engine) -> bool:
