@@ -24,6 +24,8 @@ def build_worker(config: dict | None = None, **kwargs) -> Worker:
     settings = Settings.load("audit", app_config(config))
     runtime = Runtime.build(settings, metadata, worker=True)
     kwargs.setdefault("preload", preload)
-    # Not pruned: its insert-only role may not delete, and it publishes nothing.
+    # It publishes nothing: nothing to prune (its insert-only role may not delete), and nobody
+    # writes its outbox.
     kwargs.setdefault("prune", False)
+    kwargs.setdefault("sole_writer", True)
     return Worker(runtime, HANDLERS, timers=[checkpoint_timer(Signer.from_settings(settings))], **kwargs)

@@ -64,6 +64,7 @@ def build_worker(config: dict | None = None, *, send: bool = True, **kwargs) -> 
     """``send=False`` leaves the sender out (tests drive ``build_sender(...).send_due(now)``)."""
     runtime = Runtime.build(Settings.load("notify", config), metadata, worker=True)
     kwargs.setdefault("preload", preload)
+    kwargs.setdefault("sole_writer", True)  # only the sender writes the outbox; the web app never does
     sender = build_sender(runtime) if send else None
     if sender is not None:
         signal_on_commit(runtime.sessions, PLANNED, sender.wake)  # new deliveries wake the sender
