@@ -82,13 +82,22 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
     print(f"{len(accepted)} cases accepted, {len(done)} through audit in {finished - begin:.1f} s: "
           f"{len(done) / (finished - begin):.1f} cases/s")
     print("\nCPU ms a case")
+    whistle = 0.0
     for name, figures in after.items():
         cost = 1000 * (figures["cpu_s"] - before.get(name, {}).get("cpu_s", 0.0)) / cases
+        whistle += cost
         if cost >= 0.01:
             print(f"  {name:18s} {cost:6.2f}")
-    for name in infra_after:
-        print(f"  {name:18s} {1000 * (infra_after[name] - infra_before[name]) / cases:6.2f}")
+    infra = {name: 1000 * (infra_after[name] - infra_before[name]) / cases for name in infra_after}
+    for name, cost in infra.items():
+        print(f"  {name:18s} {cost:6.2f}")
     print(f"  {'whole machine':18s} {1000 * (busy_after - busy_before) / cases:6.2f}")
+    # This machine's speed moves by up to a third between runs minutes apart. RabbitMQ carries the
+    # same messages a case whatever Whistle's Python does, so for a change that leaves the messaging
+    # alone, Whistle's CPU relative to RabbitMQ's compares two runs better than milliseconds do.
+    if infra.get("rabbitmq"):
+        print(f"  Whistle's processes {whistle:.2f} ms, {whistle / infra['rabbitmq']:.2f} × RabbitMQ's CPU; "
+              f"PostgreSQL {infra['postgresql'] / infra['rabbitmq']:.2f} ×")
     print("\nper case, in each service's database")
     for service, values in sorted(counters_after.items()):
         deltas = (f"{name.replace('tup_', 'rows ')} {(a - b) / cases:7.2f}"
