@@ -6,7 +6,7 @@ PYTEST  = $(BIN)/python -m pytest
 STAMP   = $(VENV)/.installed
 # The benchmark runs on an interpreter built as production's is. The image (python:3.11-slim) and
 # Debian's python3.11 are built with profile-guided and link-time optimisation; pyenv's default
-# build is not, and costs some 5–10 % more CPU for the same work (bench/README.md, "The
+# build is not, and costs some 5–8 % more CPU for the same work (bench/README.md, "The
 # interpreter"). Override with BENCH_PYTHON=...; without Debian's, the bench uses $(PYTHON).
 BENCH_PYTHON ?= $(or $(shell /usr/bin/python3.11 -c 'import ensurepip, venv' 2>/dev/null && echo /usr/bin/python3.11),$(PYTHON))
 BENCH_VENV   ?= .venv-bench
