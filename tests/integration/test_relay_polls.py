@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import importlib
 import time
+import uuid
 
 import pytest
+from sqlalchemy import select
 
 from services.common.worker import SOLE_WRITER_POLL
-from tests.platform import Platform, dev_config
+from tests.platform import Platform, dev_config, wait_for
 
 
 def looks_in(service: str, config: dict, seconds: float) -> int:
@@ -41,3 +43,32 @@ def test_a_relay_polls_briefly_only_where_another_process_writes_its_outbox(tmp_
     else:
         assert looks > 10
     assert SOLE_WRITER_POLL > 1.0
+
+
+def test_a_sole_writers_relay_publishes_its_own_commits_at_once(tmp_path):
+    """What notify's sender commits wakes its relay: it goes out in well under SOLE_WRITER_POLL."""
+    config = dev_config(tmp_path)
+    platform = Platform(config, services=("notify",))
+    worker = importlib.import_module("services.notify.worker").build_worker(config, consume=False, send=False)
+    worker.start()
+    try:
+        time.sleep(0.3)  # the relay's first look is over; it waits now
+        runtime = worker.runtime
+        with runtime.transaction() as session:  # as the sender's settling transaction does
+            [event] = runtime.outbox.emit_many(session, [("notification.sent", {
+                "delivery_id": str(uuid.uuid4()), "event_id": str(uuid.uuid4()), "event_type": "task.assigned",
+                "channel": "webhook", "recipient": "https://water.example/hook", "attempts": 1,
+                "department": "water"}, {})])
+        committed = time.monotonic()
+        table = runtime.outbox.table
+
+        def sent():
+            with runtime.transaction() as session:
+                return session.scalar(select(table.c.status).where(table.c.event_id == event["id"])) == "sent"
+
+        wait_for(sent, timeout=SOLE_WRITER_POLL, what="the relay to publish the worker's own event")
+        assert time.monotonic() - committed < SOLE_WRITER_POLL / 2
+    finally:
+        worker.stop()
+        worker.runtime.engine.dispose()
+        platform.stop()
