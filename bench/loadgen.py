@@ -75,15 +75,20 @@ def request(method: str, url: str, body: bytes | None, headers: dict[str, str]) 
     return client.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body, headers)
 
 
-def submit(url: str, token: str, n: int, scheduled: float) -> dict:
+def case_body(n: int) -> bytes:
+    """Case n as submitted: its own title and address, at its point of the lattice."""
     lat, lon = position(n)
     body = {**CASE, "title": f"{CASE['title']} #{n}",
             "location": {**CASE["location"], "address": f"{CASE['location']['address']} {n}号",
                          "lat": lat, "lon": lon}}
+    return json.dumps(body).encode()
+
+
+def submit(url: str, token: str, n: int, scheduled: float) -> dict:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     started = time.time()
     try:
-        status, payload = request("POST", url, json.dumps(body).encode(), headers)
+        status, payload = request("POST", url, case_body(n), headers)
         case_id = json.loads(payload).get("id") if status == 201 else None
     except (http.client.HTTPException, OSError, ValueError) as exc:
         status, case_id = 0, None

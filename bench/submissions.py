@@ -3,10 +3,11 @@
 This machine's speed moves by a third between runs minutes apart, so a change of a few per cent to
 one process cannot be shown with CPU seconds. Valgrind's callgrind counts the instructions a
 process executes, which do not depend on how fast the machine is today: the same code gives the
-same count to within a fraction of a per cent. This script submits cases through intake's Flask
-app in this process (its test client, on a fresh PostgreSQL database), after a fixed warm-up; run
-it twice under callgrind with different counts, and the difference, divided by the difference in
-cases, is what one submission costs — the warm-up, the imports and the migrations cancel out:
+same count to within a fraction of a per cent. This script submits the load generator's cases
+through intake's Flask app in this process (its test client, on a fresh PostgreSQL database),
+after a fixed warm-up; run it twice under callgrind with different counts, and the difference,
+divided by the difference in cases, is what one submission costs — the warm-up, the imports and
+the migrations cancel out:
 
     valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv-bench/bin/python -m bench.submissions --count 50
     valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv-bench/bin/python -m bench.submissions --count 250
@@ -18,20 +19,13 @@ took, which is as noisy as the machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
-from .loadgen import CASE, position
+from .loadgen import case_body
 from .micro_infra import JWT_SECRET, Databases, migrate, token
 
 WARM_UP = 200  # pools, prepared statements and SQLAlchemy's caches filled; the same in every run
-
-
-def case_body(n: int) -> bytes:
-    lat, lon = position(n)
-    body = {**CASE, "location": {**CASE["location"], "lat": lat, "lon": lon}}
-    return json.dumps(body, ensure_ascii=False).encode()
 
 
 def main() -> None:
