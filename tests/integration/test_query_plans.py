@@ -7,7 +7,6 @@ table."""
 from __future__ import annotations
 
 import random
-import re
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -30,20 +29,15 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 def explain(session: Session, statement, params: dict, *, generic: bool) -> dict:
     """EXPLAIN ANALYZE of ``statement`` prepared, under a generic or a custom plan."""
+    # The engine's paramstyle numbers the placeholders ($1, $2, …) as PREPARE wants them.
     expanded = statement.compile(dialect=session.bind.dialect).construct_expanded_state(params)
-    names: list[str] = []
-
-    def numbered(match: re.Match) -> str:
-        names.append(match[1])
-        return f"${len(names)}"
-
-    sql = re.sub(r"%\((\w+)\)s", numbered, expanded.statement)
+    sql = expanded.statement
     conn = session.connection()
     conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {'force_generic_plan' if generic else 'force_custom_plan'}")
     conn.exec_driver_sql(f"PREPARE probe AS {sql}")
     try:
         # As literals: EXECUTE under EXPLAIN takes no bound parameters.
-        values = psycopg.sql.SQL(", ").join(psycopg.sql.Literal(expanded.parameters[name]) for name in names)
+        values = psycopg.sql.SQL(", ").join(psycopg.sql.Literal(value) for value in expanded.positional_parameters)
         plan = conn.exec_driver_sql(
             f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE probe({values.as_string(conn.connection.driver_connection)})"
         ).scalar()
