@@ -9,8 +9,9 @@ from services.common.events import Event
 from . import service
 
 
-def record(ctx: HandlerContext, event: Event) -> None:
-    service.append(ctx.session, event, ctx.now)
+def record(ctx: HandlerContext, event: Event) -> bool:
+    """False when the event is in the trail already (the worker keeps no inbox: Worker.own_record)."""
+    return service.append(ctx.session, event, ctx.now) is not None
 
 
 HANDLERS = {event_type: record for event_type in CATALOGUE}

@@ -28,4 +28,5 @@ def build_worker(config: dict | None = None, **kwargs) -> Worker:
     # writes its outbox.
     kwargs.setdefault("prune", False)
     kwargs.setdefault("sole_writer", True)
+    kwargs.setdefault("own_record", True)  # the trail, unique on the event id, is its inbox
     return Worker(runtime, HANDLERS, timers=[checkpoint_timer(Signer.from_settings(settings))], **kwargs)

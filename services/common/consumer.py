@@ -9,7 +9,8 @@ savepoint of a new transaction, so only the failing message is retried through a
 (``<queue>.retry.<delay>``) and, after the last attempt, dead-lettered to ``<queue>.dlq``.
 The handlers run on a helper thread while this thread keeps the connection's heartbeats going.
 A database outage keeps the batch unacked and tries again; the broker redelivers anything
-unacked if the process dies.
+unacked if the process dies. A service whose handlers keep their own record of what they applied
+(audit's trail, unique on the event id) runs without an inbox (``Worker.own_record``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from . import context, failpoints
 from .broker import CONNECTION_ERRORS, close_connection, connect
 from .catalogue import CATALOGUE
 from .config import Settings
-from .db import insert_ignore, insert_ignore_many, utcnow
+from .db import insert_ignore_many, utcnow
 from .events import CONTENT_TYPE, BadEnvelope, Event, UnknownEventType, parse_event
 from .metrics import WorkerMetrics
 from .outbox import Outbox
@@ -61,7 +62,9 @@ class HandlerContext:
         return self.outbox.emit(self.session, event_type, data, **kwargs)
 
 
-Handler = Callable[[HandlerContext, Event], None]
+# Returns None; a handler of a consumer without an inbox returns False for an event it had applied
+# before, which is then counted as a duplicate.
+Handler = Callable[[HandlerContext, Event], bool | None]
 # Optional, per service: loads in one query what the batch's handlers will look up one by one
 # (see preloading.py), so a batch costs round trips per batch, not per event. It gets the batch's
 # events that have a handler, and the batch's time from the consumer's clock (rows it creates are
@@ -98,7 +101,7 @@ class Consumer:
         self,
         settings: Settings,
         sessions: sessionmaker[Session],
-        inbox: Table,
+        inbox: Table | None,
         outbox: Outbox,
         handlers: dict[str, Handler],
         *,
@@ -268,8 +271,7 @@ class Consumer:
             with self.sessions() as session, session.begin():
                 if self.preload is not None and handled:
                     self.preload(session, handled, self.clock())
-                fresh = {(row.source, row.event_id) for row in insert_ignore_many(session, self.inbox, [
-                    {"source": e.source, "event_id": e.id, "type": e.type, "handled_at": utcnow()} for e in handled])}
+                fresh = self._claim(session, handled)
                 for event in handled:
                     key = (event.source, event.id)
                     if key not in fresh:  # seen before, or twice in this batch
@@ -278,7 +280,7 @@ class Consumer:
                     fresh.discard(key)
                     tokens = context.bind(event.correlation_id, event.actor)
                     try:
-                        self.handlers[event.type](HandlerContext(session, self.outbox, self.clock()), event)
+                        applied = self.handlers[event.type](HandlerContext(session, self.outbox, self.clock()), event)
                         failpoints.hit("consumer.in_handler")
                     except Exception as exc:
                         if _is_database_outage(exc):
@@ -286,7 +288,7 @@ class Consumer:
                         raise HandlerFailed(event, exc) from exc
                     finally:
                         context.unbind(tokens)
-                    verdicts.append((event, "applied"))
+                    verdicts.append((event, "duplicate" if applied is False else "applied"))
         except HandlerFailed as failure:
             log.error("consumer %s: handler for %s %s failed", self.service, failure.event.type, failure.event.id,
                       exc_info=failure.__cause__)
@@ -304,6 +306,15 @@ class Consumer:
             self._count(event, verdict)
         return [("ack", None)] * len(events)
 
+    def _claim(self, session: Session, events: list[Event]) -> set[tuple[str, str]]:
+        """The (source, id) of the events not applied before: their inbox rows inserted in one
+        statement. Without an inbox the handlers keep their own record (see Worker.own_record)."""
+        if self.inbox is None:
+            return {(e.source, e.id) for e in events}
+        rows = insert_ignore_many(session, self.inbox, [
+            {"source": e.source, "event_id": e.id, "type": e.type, "handled_at": utcnow()} for e in events])
+        return {(row.source, row.event_id) for row in rows}
+
     def _apply_one(self, session: Session, event: Event) -> tuple[str, str | None]:
         handler = self.handlers.get(event.type)
         if handler is None:
@@ -311,14 +322,9 @@ class Consumer:
         tokens = context.bind(event.correlation_id, event.actor)
         try:
             with session.begin_nested():
-                claimed = insert_ignore(
-                    session,
-                    self.inbox,
-                    {"source": event.source, "event_id": event.id, "type": event.type,
-                     "handled_at": utcnow()},
-                )
+                claimed = bool(self._claim(session, [event]))
                 if claimed:
-                    handler(HandlerContext(session, self.outbox, self.clock()), event)
+                    claimed = handler(HandlerContext(session, self.outbox, self.clock()), event) is not False
                     failpoints.hit("consumer.in_handler")
             self._count(event, "applied" if claimed else "duplicate")
             return "ack", None

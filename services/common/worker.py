@@ -43,13 +43,17 @@ class Worker:
     # rows whose retry falls due, and to refresh its gauges — not every relay_poll, which is for
     # rows a web process commits. The benchmark counted such empty looks as half of audit's commits.
     sole_writer: bool = False
+    # Its handlers keep their own record of the events they applied, and skip one applied before
+    # (returning False): audit's trail holds each event id once. No inbox row is written then.
+    own_record: bool = False
 
     def __post_init__(self) -> None:
         self.registry = new_registry()
         self.metrics = WorkerMetrics(self.runtime.service, self.registry)
         rt = self.runtime
         self.clock = rt.clock
-        self.consumer = Consumer(rt.settings, rt.sessions, rt.inbox_table, rt.outbox, self.handlers,
+        inbox = None if self.own_record else rt.inbox_table
+        self.consumer = Consumer(rt.settings, rt.sessions, inbox, rt.outbox, self.handlers,
                                  metrics=self.metrics, clock=self.clock, preload=self.preload)
         relay_settings = rt.settings
         if self.sole_writer:
