@@ -21,8 +21,6 @@ FLOATS = [30.5512345, -114.30571, 0.1 + 0.2, 1e-4, 123456.789, 2.5, -0.5, 900719
 
 def random_value(rng: random.Random, depth: int = 0):
     kind = rng.randrange(8 if depth < 3 else 5)
-    if kind == 4:
-        return rng.choice(FLOATS)
     if kind == 0:
         return rng.choice(TRICKY_TEXT) + rng.choice(TRICKY_TEXT)
     if kind == 1:
@@ -31,6 +29,8 @@ def random_value(rng: random.Random, depth: int = 0):
         return rng.choice([True, False])
     if kind == 3:
         return None
+    if kind == 4:
+        return rng.choice(FLOATS)
     if kind == 5:
         return [random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
     keys = ["seq", "data", "a", "B", "地址", "_x", "department", "z9", "é", "\ue000", "🚰", "\x7f"]
