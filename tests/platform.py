@@ -6,10 +6,12 @@ import importlib
 import time
 import uuid
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from services.common.auth import issue_token
 from services.common.config import SERVICES, Settings
+from services.common.events import encode
 from services.common.migrations import upgrade
 
 
@@ -62,6 +64,11 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20, interval: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
         time.sleep(interval)
+
+
+def bus_message(envelope: dict) -> SimpleNamespace:
+    """A delivery from the bus as a consumer's ``apply`` reads it: the body and the routing key."""
+    return SimpleNamespace(body=encode(envelope), delivery_info={"routing_key": envelope["type"]})
 
 
 def unique_prefix() -> str:

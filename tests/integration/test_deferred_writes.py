@@ -13,8 +13,9 @@ from services.common.config import Settings
 from services.common.consumer import Consumer
 from services.common.db import bus_tables, is_postgres, make_engine, make_sessionmaker
 from services.common.deferred import defer_insert
-from services.common.events import build_event, encode
+from services.common.events import build_event
 from services.common.outbox import Outbox
+from tests.platform import bus_message
 
 metadata = MetaData()
 outbox_table, inbox_table = bus_tables(metadata)
@@ -103,14 +104,6 @@ def test_the_outbox_writes_a_transactions_events_together_and_wakes_its_relay_af
             [e["id"] for e in emitted]
 
 
-class FakeMessage:
-    """What the consumer reads of a delivery from the bus."""
-
-    def __init__(self, envelope: dict):
-        self.body = encode(envelope)
-        self.delivery_info = {"routing_key": envelope["type"]}
-
-
 def test_a_batch_whose_commit_fails_is_applied_again_one_message_at_a_time(sessions):
     """A handler defers a row that clashes only at the commit: no handler raised, so no message is
     to blame; the batch is rolled back and each message applied on its own — the clashing one is
@@ -127,7 +120,7 @@ def test_a_batch_whose_commit_fails_is_applied_again_one_message_at_a_time(sessi
 
     settings = Settings.load("audit", {"BROKER_URL": "memory://", "DATABASE_URL": "sqlite://"})
     consumer = Consumer(settings, sessions, inbox_table, outbox, {"case.closed": handler})
-    outcomes = consumer.apply([FakeMessage(e) for e in envelopes])
+    outcomes = consumer.apply([bus_message(e) for e in envelopes])
     assert [outcome for _message, outcome, _error in outcomes] == ["ack", "retry", "ack"]
     assert texts(sessions) == ["taken", envelopes[0]["id"][:20], envelopes[2]["id"][:20]]
     with sessions() as session:

@@ -3,15 +3,14 @@ a route made from its case's report is complete at once and is not written a sec
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from sqlalchemy import event, select
 
-from services.common.events import build_event, encode
+from services.common.events import build_event
 from services.notify.models import CaseRoute
 from services.notify.worker import build_worker
 from tests.integration.notify.conftest import CASE_ID, task_assigned
+from tests.platform import bus_message
 
 REPORTED = build_event("case.reported", {
     "case_id": CASE_ID, "number": "WS-2026-000001", "title": "地下车库自来水主管网渗漏", "category": "water_supply",
@@ -39,7 +38,7 @@ def apply(worker, *envelopes: dict) -> list[str]:
     engine = worker.runtime.engine
     event.listen(engine, "before_cursor_execute", seen)
     try:
-        batch = [SimpleNamespace(body=encode(e), delivery_info={"routing_key": e["type"]}) for e in envelopes]
+        batch = [bus_message(e) for e in envelopes]
         assert [outcome for _m, outcome, _e in worker.consumer.apply(batch)] == ["ack"] * len(envelopes)
     finally:
         event.remove(engine, "before_cursor_execute", seen)

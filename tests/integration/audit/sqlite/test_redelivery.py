@@ -8,16 +8,9 @@ from sqlalchemy import func, select
 
 from services.audit.models import TrailEntry, inbox
 from services.audit.worker import build_worker
-from services.common.events import encode, parse_event
+from services.common.events import parse_event
 from tests.integration.audit.sqlite import trail
-
-
-class Delivery:
-    """What the consumer reads of a message from the bus."""
-
-    def __init__(self, envelope: dict):
-        self.body = encode(envelope)
-        self.delivery_info = {"routing_key": envelope["type"]}
+from tests.platform import bus_message
 
 
 def handled(worker, outcome: str) -> float:
@@ -35,10 +28,10 @@ def test_an_event_delivered_again_is_recorded_once_and_no_inbox_row_is_written(a
     worker = build_worker(audit.config)
     try:
         first, second = trail.closed(), trail.closed()
-        outcomes = worker.consumer.apply([Delivery(first), Delivery(second), Delivery(first)])
+        outcomes = worker.consumer.apply([bus_message(first), bus_message(second), bus_message(first)])
         assert [outcome for _message, outcome, _error in outcomes] == ["ack"] * 3
         assert counts(rt) == (2, 0)
-        worker.consumer.apply([Delivery(second)])
+        worker.consumer.apply([bus_message(second)])
         assert counts(rt) == (2, 0)
         assert (handled(worker, "applied"), handled(worker, "duplicate")) == (2, 2)
     finally:
@@ -50,7 +43,7 @@ def test_one_message_at_a_time_a_recorded_event_is_a_duplicate_too(audit, rt):
     worker = build_worker(audit.config)
     try:
         event = trail.closed()
-        worker.consumer.apply([Delivery(event)])
+        worker.consumer.apply([bus_message(event)])
         with rt.transaction() as session:
             assert worker.consumer._apply_one(session, parse_event(event)) == ("ack", None)
         assert counts(rt) == (1, 0)

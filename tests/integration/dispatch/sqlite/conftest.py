@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
 
 from services.common.db import new_id
-from services.common.events import build_event, encode
+from services.common.events import build_event
 from services.dispatch.models import Timer, metadata
 from services.dispatch.worker import build_worker
-from tests.platform import Platform, dev_config
+from tests.platform import Platform, bus_message, dev_config
 
 START = datetime(2026, 6, 3, 7, 0, tzinfo=UTC)  # 7 a.m. — when the valve bursts
 
@@ -73,8 +72,7 @@ class Desk:
         return envelope
 
     def redeliver(self, envelope: dict) -> None:
-        delivery = SimpleNamespace(body=encode(envelope), delivery_info={"routing_key": envelope["type"]})
-        outcomes = self.worker.consumer.apply([delivery])
+        outcomes = self.worker.consumer.apply([bus_message(envelope)])
         assert [o[1] for o in outcomes] == ["ack"], outcomes
 
     def report(self, category: str = "water_supply", severity: str = "urgent", *, street: str | None = "紫阳街道",
