@@ -35,7 +35,8 @@ import time
 from services.common.events import build_event, encode, parse_event
 
 from .loadgen import case_body
-from .micro_infra import JWT_SECRET, Databases, migrate, token
+from .micro_infra import JWT_SECRET, Databases, migrate
+from .submissions import staff_headers
 
 SERVICES = ("intake", "dispatch", "notify", "audit")
 CASES = 200  # made every run, whatever --service and --count: the runs differ only in what is applied
@@ -72,8 +73,7 @@ def submit_cases(count: int) -> list[tuple[str, str]]:
 
     app = create_app()
     client = app.test_client()
-    headers = {"Authorization": f"Bearer {token('staff', community='武泰闸社区')}",
-               "Content-Type": "application/json"}
+    headers = staff_headers()
     for n in range(count):
         assert client.post("/v1/cases", data=case_body(n), headers=headers).status_code == 201
     events = outbox_events(app.extensions["whistle"])

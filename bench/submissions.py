@@ -28,6 +28,11 @@ from .micro_infra import JWT_SECRET, Databases, migrate, token
 WARM_UP = 200  # pools, prepared statements and SQLAlchemy's caches filled; the same in every run
 
 
+def staff_headers() -> dict[str, str]:
+    """A JSON POST by staff of the load generator's community."""
+    return {"Authorization": f"Bearer {token('staff', community='武泰闸社区')}", "Content-Type": "application/json"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=250, help="cases submitted after the warm-up")
@@ -42,8 +47,7 @@ def main() -> None:
     app = create_app()
     try:
         client = app.test_client()
-        headers = {"Authorization": f"Bearer {token('staff', community='武泰闸社区')}",
-                   "Content-Type": "application/json"}
+        headers = staff_headers()
         for n in range(WARM_UP):
             assert client.post("/v1/cases", data=case_body(n), headers=headers).status_code == 201
         bodies = [case_body(WARM_UP + n) for n in range(args.count)]
