@@ -51,7 +51,7 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
         bench.vacuum_until(stopping)
         url = f"{stack.url('intake')}/v1/cases"
         bench.loadgen(url, token, concurrency=8, count=100)  # warm up: pools, prepared statements
-        bench.vacuum_once()  # the analyze autovacuum gives a table after its first fifty-odd rows
+        bench.vacuum_once()
         time.sleep(3)
         named = {name: process.pid for name, process in stack.processes.items()}
         before, counters_before = procs.snapshot(named), database_counters(bench)
