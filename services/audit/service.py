@@ -6,8 +6,8 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
+from sqlalchemy import bindparam, select, text
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from services.common.db import is_postgres
@@ -20,6 +20,10 @@ from .models import TrailEntry
 
 # Any number will do as long as every audit writer uses the same one.
 CHAIN_LOCK = 0x5768697374  # "Whist"
+# Built once: constructing a statement costs more than running it from SQLAlchemy's cache.
+CHAIN_LOCK_STATEMENT = text("SELECT pg_advisory_xact_lock(:key)")
+HEAD = select(TrailEntry.seq, TrailEntry.chain_hash).order_by(TrailEntry.seq.desc()).limit(1)
+RECORDED_AMONG = select(TrailEntry.event_id).where(TrailEntry.event_id.in_(bindparam("ids", expanding=True)))
 
 FAILURE_TYPES = {"notification.failed", "task.returned", "case.rejected"}
 
@@ -77,13 +81,12 @@ def _head(session: Session) -> tuple[int, bytes]:
     cached = session.info.get(HEAD_KEY)
     if cached and cached[0] is root:
         return cached[1], cached[2]
+    connection = session.connection()  # Core statements: the ORM's execute path only costs Python
     if is_postgres(session):
         # Several audit consumers may run; one transaction at a time extends the chain, so it never
         # forks. The lock is held until commit, so rows also become visible in seq order.
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
-    row = session.execute(
-        select(TrailEntry.seq, TrailEntry.chain_hash).order_by(TrailEntry.seq.desc()).limit(1)
-    ).first()
+        connection.execute(CHAIN_LOCK_STATEMENT, {"key": CHAIN_LOCK})
+    row = connection.execute(HEAD).first()
     seq, head = (row.seq, bytes.fromhex(row.chain_hash)) if row else (0, chain.GENESIS)
     session.info[HEAD_KEY] = (root, seq, head)
     return seq, head
@@ -93,7 +96,7 @@ def preload(session: Session, events: list[Event], _now: datetime) -> None:
     """Which of a consumer batch's events are already in the trail, in one query (see
     consumer.Preloader); ``append`` otherwise asks for each."""
     ids = [e.id for e in events]
-    found = set(session.scalars(select(TrailEntry.event_id).where(TrailEntry.event_id.in_(ids))))
+    found = set(session.connection().execute(RECORDED_AMONG, {"ids": ids}).scalars())
     session.info[RECORDED] = {event_id: event_id in found for event_id in ids}
 
 
@@ -101,7 +104,7 @@ def _recorded(session: Session, event_id: str) -> bool:
     known = session.info.get(RECORDED, {})
     if event_id in known:
         return known[event_id]
-    return session.scalar(select(TrailEntry.seq).where(TrailEntry.event_id == event_id)) is not None
+    return session.connection().execute(RECORDED_AMONG, {"ids": [event_id]}).first() is not None
 
 
 def trail_row(seq: int, event: Event, recorded_at: datetime) -> dict[str, Any]:

@@ -42,8 +42,8 @@ def write_deferred(session: Session) -> int:
             insert_ignore_many(session, table, rows)
         else:
             # A list of parameter sets: SQLAlchemy compiles the one-row statement once (cached)
-            # and sends the rows as few multi-row INSERTs.
-            session.execute(table.insert(), rows)
+            # and sends the rows as few multi-row INSERTs; on the connection, as in db.insert_ignore_many.
+            session.connection().execute(table.insert(), rows)
     return len(pending)
 
 

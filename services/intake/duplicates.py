@@ -138,14 +138,15 @@ def find_original(session: Session, new: Case, *, radius_m: float, window: timed
     """The open case ``new`` duplicates, if any, as a row with its ``id`` (``new.address_key``
     must be set)."""
     params = {"category": new.category, "since": now - window, "id": new.id, "address_key": new.address_key}
+    connection = session.connection()  # Core statements: the ORM's execute path only costs Python
     if new.lat is not None and new.lon is not None:
         box = _bounding_box(new.lat, new.lon, radius_m)
         cells = cells_covering(box)
         if cells is None:
-            candidates = session.execute(IN_BOX, params | box)
+            candidates = connection.execute(IN_BOX, params | box)
         else:
-            candidates = session.execute(NEAR_POINT, params | box | {"cells": cells})
+            candidates = connection.execute(NEAR_POINT, params | box | {"cells": cells})
     else:
-        candidates = session.execute(AT_ADDRESS, params)
+        candidates = connection.execute(AT_ADDRESS, params)
     found = [case for case in candidates if matches(new, case, radius_m)]
     return min(found, key=lambda case: (case.created_at, case.id)) if found else None  # the earliest

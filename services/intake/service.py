@@ -58,10 +58,11 @@ def take_number(session: Session, year: int, scope: list[int]) -> str:
     queue on it (a submission that then fails leaves a gap in the numbers). The same round trip
     takes the advisory locks on ``scope`` (duplicates.scope_keys, LOCK_SCOPE). On SQLite, whose
     writers are serialized anyway (nothing to lock), one atomic upsert of the year's counter row."""
+    connection = session.connection()  # Core statements: the ORM's execute path only costs Python
     if is_postgres(session):
         params = {"sequence": year_sequence(session, year), "keys": scope}
-        return f"WS-{year}-{session.execute(NUMBER_IN_SCOPE, params).scalar_one():06d}"
-    return f"WS-{year}-{session.execute(NEXT_NUMBER, {'year': year}).scalar_one():06d}"
+        return f"WS-{year}-{connection.execute(NUMBER_IN_SCOPE, params).scalar_one():06d}"
+    return f"WS-{year}-{connection.execute(NEXT_NUMBER, {'year': year}).scalar_one():06d}"
 
 
 # Per database (engine): the year sequences known to exist, created by this process or another.
@@ -145,7 +146,7 @@ def submit_case(session: Session, outbox: Outbox, payload: dict[str, Any], who: 
         # In SQL: unlinking may run beside us.
         session.execute(update(Case).where(Case.id == original.id).values(reporter_count=Case.reporter_count + 1)
                         .execution_options(synchronize_session=False))
-    session.execute(INSERT_CASE, values)
+    session.connection().execute(INSERT_CASE, values)
     outbox.emit(session, "case.reported", reported_event_data(case), subject=case.id, actor=who.actor)
     return case
 

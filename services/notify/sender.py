@@ -267,7 +267,9 @@ class Sender:
         # comes first; the full ones are left out so that they cannot fill the window.
         window = {"now": now, "window": limit * 4}
         with self.runtime.transaction() as session:
-            due = session.execute(DUE_SKIPPING, {**window, "full": full}) if full else session.execute(DUE, window)
+            connection = session.connection()  # Core statements: the ORM's execute path only costs Python
+            statement, params = (DUE_SKIPPING, {**window, "full": full}) if full else (DUE, window)
+            due = connection.execute(statement, params)
             chosen, taken = [], Counter()
             for id_, recipient in due:
                 if busy[recipient] + taken[recipient] < cap:
@@ -277,13 +279,13 @@ class Sender:
                         break
             if not chosen:
                 return []
-            rows = session.execute(CLAIM, {"ids": chosen, "until": now + self.config.lease}).all()
+            rows = connection.execute(CLAIM, {"ids": chosen, "until": now + self.config.lease}).all()
             departments = {row.department for row in rows if row.channel == "webhook" and row.department}
-            subs = {sub.department: sub for sub in session.execute(
+            subs = {sub.department: sub for sub in connection.execute(
                 SUBSCRIPTIONS, {"departments": list(departments)})} if departments else {}
             # Mail and texts name the case; a webhook carries the event as it is.
             case_ids = {row.case_id for row in rows if row.case_id and row.channel != "webhook"}
-            routes = {route.case_id: route for route in session.execute(
+            routes = {route.case_id: route for route in connection.execute(
                 ROUTES, {"case_ids": list(case_ids)})} if case_ids else {}
         order = {id_: i for i, id_ in enumerate(chosen)}  # oldest first, as they were due
         return sorted((self._job(row, subs, routes, now) for row in rows), key=lambda job: order[job.id])
@@ -375,7 +377,8 @@ class Sender:
     def _settle(self, session, batch: list[Outcome]) -> None:
         """The outcomes and their events, in one transaction (the trail shows who was told what, when):
         one read of which deliveries are still pending, one executemany UPDATE, then the events."""
-        pending = set(session.scalars(STILL_PENDING, {"ids": sorted({o.job.id for o in batch})}))
+        connection = session.connection()  # Core statements: the ORM's execute path only costs Python
+        pending = set(connection.execute(STILL_PENDING, {"ids": sorted({o.job.id for o in batch})}).scalars())
         backoff = self.config.backoff
         changes, settled = [], []
         for outcome in batch:
@@ -401,7 +404,7 @@ class Sender:
             if change["status"] != "pending":
                 settled.append((outcome, change, recipient))
         if changes:
-            session.execute(SETTLE, changes)  # one executemany
+            connection.execute(SETTLE, changes)  # one executemany
         self.runtime.outbox.emit_many(session, [self._notice(*item) for item in settled])
 
     @staticmethod
