@@ -1,9 +1,10 @@
 """Rows a transaction writes together, just before it commits.
 
 A consumer batch applies fifty events; if each wrote its rows as it went, the batch would cost a
-round trip per row. ``defer_insert`` keeps rows in the session and writes them just before the
-transaction commits, or the savepoint they were deferred in is released: the session's pending
-ORM changes first, then one INSERT per table, tables in the order their first row was deferred.
+round trip per row. ``defer_insert`` and ``defer_update`` keep rows in the session and write them
+just before the transaction commits, or the savepoint they were deferred in is released: the
+session's pending ORM changes first, then one statement per table and kind (INSERT, or an UPDATE
+sent with every row's values at once), in the order their first row was deferred.
 A rolled-back savepoint or transaction forgets the rows deferred inside it. (Rows deferred outside
 a savepoint are written when a savepoint opened after them is released.)
 """
@@ -12,20 +13,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, event
+from sqlalchemy import Table, bindparam, event, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from .db import insert_ignore_many
 
-KEY = "whistle.deferred"  # session.info: [(table, ignore_conflicts, savepoint or None, row)]
+KEY = "whistle.deferred"  # session.info: [((kind, table), savepoint or None, row)]
+INSERT, INSERT_IGNORE, UPDATE = "insert", "insert ignoring conflicts", "update"
+PRIMARY_KEY = "deferred_primary_key"  # an update's row names its row under this key
+_updates: dict[Table, Any] = {}  # table -> its UPDATE by primary key, built once
 
 
 def defer_insert(session: Session, table: Table, rows: list[dict[str, Any]], *,
                  ignore_conflicts: bool = False) -> None:
     """Insert ``rows`` when the transaction commits; ``ignore_conflicts`` skips rows whose key
     exists (ON CONFLICT DO NOTHING), the others fail the commit on a conflict."""
+    _defer(session, (INSERT_IGNORE if ignore_conflicts else INSERT, table), rows)
+
+
+def defer_update(session: Session, table: Table, key: Any, values: dict[str, Any]) -> None:
+    """Set ``values`` on the row of ``table`` whose primary key is ``key`` when the transaction
+    commits. Every update deferred for one table must set the same columns: they go out as one
+    statement with a parameter set per row, in the order deferred (a row updated twice ends with
+    the later values)."""
+    _defer(session, (UPDATE, table), [{**values, PRIMARY_KEY: key}])
+
+
+def _defer(session: Session, group: tuple[str, Table], rows: list[dict[str, Any]]) -> None:
     savepoint = session.get_nested_transaction()
-    session.info.setdefault(KEY, []).extend((table, ignore_conflicts, savepoint, row) for row in rows)
+    session.info.setdefault(KEY, []).extend((group, savepoint, row) for row in rows)
 
 
 def write_deferred(session: Session) -> int:
@@ -34,17 +50,27 @@ def write_deferred(session: Session) -> int:
     if not pending:
         return 0
     session.flush()  # rows the ORM holds first: a deferred row may refer to one of them
-    groups: dict[tuple[Table, bool], list[dict[str, Any]]] = {}
-    for table, ignore_conflicts, _savepoint, row in pending:
-        groups.setdefault((table, ignore_conflicts), []).append(row)
-    for (table, ignore_conflicts), rows in groups.items():
-        if ignore_conflicts:
+    groups: dict[tuple[str, Table], list[dict[str, Any]]] = {}
+    for group, _savepoint, row in pending:
+        groups.setdefault(group, []).append(row)
+    for (kind, table), rows in groups.items():
+        if kind == INSERT_IGNORE:
             insert_ignore_many(session, table, rows)
         else:
             # A list of parameter sets: SQLAlchemy compiles the one-row statement once (cached)
-            # and sends the rows as few multi-row INSERTs; on the connection, as in db.insert_ignore_many.
-            session.connection().execute(table.insert(), rows)
+            # and sends the rows as few multi-row INSERTs, or one executemany UPDATE; on the
+            # connection, as in db.insert_ignore_many.
+            session.connection().execute(table.insert() if kind == INSERT else _update_statement(table), rows)
     return len(pending)
+
+
+def _update_statement(table: Table):
+    """UPDATE ``table`` by primary key; the SET clause comes from the parameters' other keys."""
+    statement = _updates.get(table)
+    if statement is None:
+        (key_column,) = table.primary_key.columns
+        statement = _updates[table] = update(table).where(key_column == bindparam(PRIMARY_KEY))
+    return statement
 
 
 @event.listens_for(Session, "before_commit")
@@ -62,6 +88,6 @@ def _forget_rolled_back(session: Session, transaction: SessionTransaction) -> No
     if not pending:
         return
     if transaction.nested:
-        session.info[KEY] = [item for item in pending if item[2] is not transaction]
+        session.info[KEY] = [item for item in pending if item[1] is not transaction]
     elif transaction.parent is None:
         del session.info[KEY]

@@ -12,7 +12,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, se
 from services.common.config import Settings
 from services.common.consumer import Consumer
 from services.common.db import bus_tables, is_postgres, make_engine, make_sessionmaker
-from services.common.deferred import defer_insert
+from services.common.deferred import defer_insert, defer_update
 from services.common.events import build_event
 from services.common.outbox import Outbox
 from tests.platform import bus_message
@@ -59,11 +59,30 @@ def test_deferred_rows_are_written_in_one_statement_at_the_commit(sessions, igno
         assert inserts[0].count("), (") == 49, inserts[0]
 
 
+def test_deferred_updates_go_out_in_one_statement_after_the_inserts_and_the_last_values_stay(sessions):
+    updates = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if statement.startswith("UPDATE"):
+            updates.append(statement)
+
+    with sessions() as session, session.begin():
+        event.listen(session.connection(), "before_cursor_execute", seen)
+        defer_insert(session, notes, [{"id": i, "text": f"n{i}"} for i in range(1, 4)])
+        for n, i in enumerate((1, 3, 1)):
+            defer_update(session, notes, i, {"text": f"update {n}"})
+        defer_update(session, notes, 2, {"text": "later"})
+        assert session.scalar(select(func.count()).select_from(notes)) == 0  # not before the commit
+    assert texts(sessions) == ["update 2", "later", "update 1"]
+    assert len(updates) == 1
+
+
 def test_a_rolled_back_savepoint_forgets_only_what_was_deferred_inside_it(sessions):
     with sessions() as session, session.begin():
         defer_insert(session, notes, [{"id": 1, "text": "before"}])
         with pytest.raises(RuntimeError), session.begin_nested():
             defer_insert(session, notes, [{"id": 2, "text": "undone"}])
+            defer_update(session, notes, 1, {"text": "undone"})
             raise RuntimeError("a handler failed")
         with session.begin_nested():
             defer_insert(session, notes, [{"id": 3, "text": "kept"}])

@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.common.consumer import HandlerContext
+from services.common.config import Settings
+from services.common.consumer import Consumer, HandlerContext
 from services.common.db import make_engine, make_sessionmaker
 from services.common.events import build_event, parse_event
 from services.common.outbox import Outbox
 from services.intake import handlers
-from services.intake.models import Case, metadata, outbox
+from services.intake.models import Case, inbox, metadata, outbox
+from tests.platform import bus_message
 
 T0 = datetime(2026, 6, 3, 0, 30, tzinfo=UTC)
 
@@ -45,6 +47,21 @@ class ReadModel:
             parsed = parse_event(envelope)
             with self.sessions() as session, session.begin():
                 handlers.HANDLERS[parsed.type](HandlerContext(session, self.outbox, T0), parsed)
+
+    def deliver_batch(self, *envelopes: dict, failing: str | None = None) -> list[str]:
+        """The envelopes as one consumer batch, as intake's worker applies them (preloaded, one
+        transaction, one message at a time when a handler fails); each message's outcome. The
+        handler of the event whose id is ``failing`` raises once it has applied the event."""
+
+        def handle(ctx: HandlerContext, event) -> None:
+            handlers.HANDLERS[event.type](ctx, event)
+            if event.id == failing:
+                raise RuntimeError("failed after applying")
+
+        settings = Settings.load("intake", {"BROKER_URL": "memory://", "DATABASE_URL": "sqlite://"})
+        consumer = Consumer(settings, self.sessions, inbox, self.outbox, dict.fromkeys(handlers.HANDLERS, handle),
+                            preload=handlers.preload, clock=lambda: T0)
+        return [outcome for _message, outcome, _error in consumer.apply([bus_message(e) for e in envelopes])]
 
     def case(self, case_id: str) -> Case:
         with self.sessions() as session:

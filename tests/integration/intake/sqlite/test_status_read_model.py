@@ -72,6 +72,24 @@ def test_any_order_leads_to_the_same_public_status(model, in_order, seed):
     assert public(model.case(case_id)) == {**in_order, "notes": in_order["notes"]}
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_consumer_batch_of_several_cases_in_any_order_leads_to_the_same_public_status(model, in_order, seed):
+    cases = [model.add_case() for _ in range(3)]
+    events = [event for case_id in cases for event in lifecycle(model, case_id)]
+    random.Random(seed).shuffle(events)
+    assert model.deliver_batch(*events) == ["ack"] * len(events)
+    assert all(public(model.case(case_id)) == in_order for case_id in cases)
+
+
+def test_an_event_whose_handler_fails_in_a_batch_leaves_nothing_behind_and_the_others_applied(model, in_order):
+    case_id = model.add_case()
+    events = lifecycle(model, case_id)
+    rejected = model.event("case.rejected", case_id, 500, reason="不属于受理范围")  # the latest: it would win
+    outcomes = model.deliver_batch(*events[:3], rejected, *events[3:], failing=rejected["id"])
+    assert outcomes == ["ack"] * 3 + ["retry"] + ["ack"] * (len(events) - 3)
+    assert public(model.case(case_id)) == in_order
+
+
 def test_every_event_delivered_twice_is_applied_once(model, in_order):
     case_id = model.add_case()
     events = lifecycle(model, case_id)
