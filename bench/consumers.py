@@ -7,7 +7,8 @@ cases puts on the bus: ``case.reported`` from intake's app, ``case.dispatched`` 
 from dispatch's consumer, and one ``notification.sent`` a task as notify's sender writes it (its
 fields, built here: the sender would need a webhook receiver). The same events every run, whatever
 is measured. Then ``--service S`` applies a warm-up and then the events S consumes, in the order
-they were made, in batches of 50 as under load, through S's consumer (``Consumer.apply``: the
+they were made, in batches of 50 (``--batch``; under load a batch holds what arrives within the
+consumer's linger, 7–50 events), through S's consumer (``Consumer.apply``: the
 transaction, the inbox, the preloading and the handlers; not the broker, which RabbitMQ's floor in
 `make bench` measures). Run it twice under callgrind, with ``--count 0`` and without:
 
@@ -61,9 +62,9 @@ def outbox_events(runtime) -> list[tuple[str, str]]:
     return [(row.type, row.body) for row in rows]
 
 
-def apply_in_batches(worker, events: list[tuple[str, str]]) -> None:
-    for start in range(0, len(events), BATCH):
-        outcomes = worker.consumer.apply([Delivery(event) for event in events[start:start + BATCH]])
+def apply_in_batches(worker, events: list[tuple[str, str]], batch: int = BATCH) -> None:
+    for start in range(0, len(events), batch):
+        outcomes = worker.consumer.apply([Delivery(event) for event in events[start:start + batch]])
         failed = [error for _message, outcome, error in outcomes if outcome != "ack"]
         assert not failed, failed
 
@@ -109,6 +110,7 @@ def main() -> None:
     parser.add_argument("--service", choices=SERVICES, required=True, help="whose consumer applies the events")
     parser.add_argument("--count", type=int, default=None,
                         help="events applied after the warm-up (default: all the service consumes)")
+    parser.add_argument("--batch", type=int, default=BATCH, help="events a batch (default: %(default)s)")
     args = parser.parse_args()
     dbs = Databases()
     for service in SERVICES:
@@ -124,10 +126,10 @@ def main() -> None:
         events = make_events(workers)
         worker = workers[args.service]
         mine = [event for event in events if event[0] in worker.consumer.handlers]
-        apply_in_batches(worker, mine[:WARM_UP])
+        apply_in_batches(worker, mine[:WARM_UP], args.batch)
         measured = mine[WARM_UP:] if args.count is None else mine[WARM_UP:WARM_UP + args.count]
         started = time.process_time()
-        apply_in_batches(worker, measured)
+        apply_in_batches(worker, measured, args.batch)
         spent = time.process_time() - started
         print(f"{args.service}: {len(measured)} events applied after {WARM_UP}: "
               f"{1000 * spent / max(len(measured), 1):.3f} ms of CPU each")
