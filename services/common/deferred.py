@@ -11,6 +11,7 @@ a savepoint are written when a savepoint opened after them is released.)
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import Table, bindparam, event, update
@@ -21,7 +22,6 @@ from .db import insert_ignore_many
 KEY = "whistle.deferred"  # session.info: [((kind, table), savepoint or None, row)]
 INSERT, INSERT_IGNORE, UPDATE = "insert", "insert ignoring conflicts", "update"
 PRIMARY_KEY = "deferred_primary_key"  # an update's row names its row under this key
-_updates: dict[Table, Any] = {}  # table -> its UPDATE by primary key, built once
 
 
 def defer_insert(session: Session, table: Table, rows: list[dict[str, Any]], *,
@@ -64,13 +64,12 @@ def write_deferred(session: Session) -> int:
     return len(pending)
 
 
+@functools.cache
 def _update_statement(table: Table):
-    """UPDATE ``table`` by primary key; the SET clause comes from the parameters' other keys."""
-    statement = _updates.get(table)
-    if statement is None:
-        (key_column,) = table.primary_key.columns
-        statement = _updates[table] = update(table).where(key_column == bindparam(PRIMARY_KEY))
-    return statement
+    """UPDATE ``table`` by primary key, built once per table as db.insert_ignore_statement is; the
+    SET clause comes from the parameters' other keys."""
+    (key_column,) = table.primary_key.columns
+    return update(table).where(key_column == bindparam(PRIMARY_KEY))
 
 
 @event.listens_for(Session, "before_commit")
