@@ -35,20 +35,26 @@ def texts(sessions) -> list[str]:
         return list(session.scalars(select(notes.c.text).order_by(notes.c.id)))
 
 
+def statements_sent(session, verb: str) -> list[str]:
+    """The statements starting with ``verb`` that the session's connection sends from now on."""
+    sent = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if statement.startswith(verb):
+            sent.append(statement)
+
+    event.listen(session.connection(), "before_cursor_execute", seen)
+    return sent
+
+
 def closed_event() -> dict:
     return build_event("case.closed", {"case_id": str(uuid.uuid4()), "note": "done"}, service="dispatch")
 
 
 @pytest.mark.parametrize("ignore_conflicts", [False, True])
 def test_deferred_rows_are_written_in_one_statement_at_the_commit(sessions, ignore_conflicts):
-    inserts = []
-
-    def seen(_conn, _cursor, statement, *_args):
-        if statement.startswith("INSERT"):
-            inserts.append(statement)
-
     with sessions() as session, session.begin():
-        event.listen(session.connection(), "before_cursor_execute", seen)
+        inserts = statements_sent(session, "INSERT")
         rows = [{"id": i, "text": f"n{i}"} for i in range(1, 51)]
         defer_insert(session, notes, rows, ignore_conflicts=ignore_conflicts)
         assert session.scalar(select(func.count()).select_from(notes)) == 0  # not before the commit
@@ -60,14 +66,8 @@ def test_deferred_rows_are_written_in_one_statement_at_the_commit(sessions, igno
 
 
 def test_deferred_updates_go_out_in_one_statement_after_the_inserts_and_the_last_values_stay(sessions):
-    updates = []
-
-    def seen(_conn, _cursor, statement, *_args):
-        if statement.startswith("UPDATE"):
-            updates.append(statement)
-
     with sessions() as session, session.begin():
-        event.listen(session.connection(), "before_cursor_execute", seen)
+        updates = statements_sent(session, "UPDATE")
         defer_insert(session, notes, [{"id": i, "text": f"n{i}"} for i in range(1, 4)])
         for n, i in enumerate((1, 3, 1)):
             defer_update(session, notes, i, {"text": f"update {n}"})
