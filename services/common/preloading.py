@@ -5,6 +5,10 @@ A preloader (consumer.Preloader) calls ``preload``; handlers call ``lookup``. Th
 identity map cannot say (a miss there is a query), and the map keeps the objects referenced, which
 the identity map does not (it holds unchanged objects weakly, so they would be read again). The
 map lives as long as the batch's session: a batch that fails is applied again in a new one.
+
+A row the batch creates is recorded with ``added``: as its object, or, when it was written as a
+plain row (``deferred.defer_insert``), as ``DEFERRED``, which a later lookup turns into the object
+by writing what is deferred and reading it back.
 """
 
 from __future__ import annotations
@@ -14,6 +18,11 @@ from typing import Any
 
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
+
+from .deferred import write_deferred
+
+# Stands for a row the batch created as a deferred plain row: not written yet, no object yet.
+DEFERRED = object()
 
 
 def preload(session: Session, name: str, entity: type, keys: Iterable[Any], *, lock: bool = False) -> None:
@@ -31,12 +40,17 @@ def preload(session: Session, name: str, entity: type, keys: Iterable[Any], *, l
 def lookup(session: Session, name: str, entity: type, key: Any, **get_options: Any) -> Any:
     """The preloaded row (None: not there), or ``session.get`` when it was not preloaded."""
     preloaded = session.info.get(name, {})
-    if key in preloaded:
-        return preloaded[key]
-    return session.get(entity, key, **get_options)
+    if key not in preloaded:
+        return session.get(entity, key, **get_options)
+    found = preloaded[key]
+    if found is DEFERRED:  # created by this batch as a plain row: an object is wanted now
+        write_deferred(session)
+        found = preloaded[key] = session.get(entity, key, **get_options)
+    return found
 
 
-def added(session: Session, name: str, key: Any, row: Any) -> None:
-    """A row the batch created: later lookups of ``key`` find it rather than the "not there"."""
+def added(session: Session, name: str, key: Any, row: Any = DEFERRED) -> None:
+    """A row the batch created (its object, or DEFERRED): later lookups of ``key`` find it rather
+    than the "not there"."""
     if name in session.info:
         session.info[name][key] = row

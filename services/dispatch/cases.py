@@ -9,11 +9,13 @@ dispatched`` when intake unlinks it.
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
 
 from services.common import preloading
+from services.common.deferred import defer_insert, write_deferred
 
 from . import tasks
 from .errors import Conflict, Invalid, InvalidTransition, NotFound
@@ -32,7 +34,7 @@ CASE_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-RULES = RoutingRule.__table__
+CASES, RULES = DispatchCase.__table__, RoutingRule.__table__
 # Rows, not ORM objects: the rules are read once per consumer batch and only turned into Rules.
 READ_RULES = (select(RULES.c.category, RULES.c.lead, RULES.c.street, RULES.c.community, RULES.c.assists,
                      RULES.c.fallback, RULES.c.severity)
@@ -60,6 +62,7 @@ def get_case(work: Work, case_id: str, *, lock: bool = True) -> DispatchCase:
 
 
 def case_tasks(work: Work, case: DispatchCase) -> list[Task]:
+    write_deferred(work.session)  # tasks created earlier in this transaction are among them
     return list(work.session.execute(
         select(Task).where(Task.case_id == case.id).order_by(Task.created_at, Task.id)).scalars())
 
@@ -91,24 +94,27 @@ def known_case(session, case_id: str) -> DispatchCase | None:
     return preloading.lookup(session, PRELOADED, DispatchCase, case_id)
 
 
-def receive_case(work: Work, data: dict[str, Any]) -> DispatchCase | None:
-    """On ``case.reported``: remember the case; route it unless it duplicates another."""
+def receive_case(work: Work, data: dict[str, Any]) -> SimpleNamespace | None:
+    """On ``case.reported``: remember the case; route it unless it duplicates another. The new
+    case is decided in memory and written as one row with the transaction's others at its commit
+    (a consumer batch's cases in one INSERT, see tasks.create_task); returns its values as
+    attributes named like a DispatchCase's."""
     if known_case(work.session, data["case_id"]) is not None:
         return None  # the same case sent again under another event id
     location = data["location"]
-    case = DispatchCase(
+    case = SimpleNamespace(
         id=data["case_id"], number=data["number"], title=data["title"], category=data["category"],
         severity=data["severity"], address=location["address"], street=location.get("street"),
         community=location.get("community"), status="reported", duplicate_of=data.get("duplicate_of"),
         escalation_level=0, fallback=[], reopened_by_feedback=False, history=[work.entry("reported")],
         created_at=work.now, updated_at=work.now,
     )
-    work.session.add(case)
-    preloading.added(work.session, PRELOADED, case.id, case)
     if case.duplicate_of:
         _move(work, case, "duplicate", f"duplicate of {case.duplicate_of}")
     else:
         route(work, case)
+    defer_insert(work.session, CASES, [vars(case)])
+    preloading.added(work.session, PRELOADED, case.id)  # a later event of the batch reads it back
     return case
 
 

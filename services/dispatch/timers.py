@@ -13,6 +13,7 @@ marked, not yet committed; ``timers.after_commit`` — a batch committed.
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -29,7 +30,7 @@ MAX_ESCALATION = 2  # 1: street supervisor, 2: district
 BATCH = 500
 
 
-def schedule(session: Session, task: Task, start: datetime) -> None:
+def schedule(session: Session, task: Task | SimpleNamespace, start: datetime) -> None:
     """Four alarms per task: due soon and overdue, for acknowledging and for resolving. Written
     at the commit with the other rows of the transaction (a batch routing fifty cases sends its
     two hundred timers in one INSERT)."""

@@ -71,21 +71,26 @@ class Desk:
         self.redeliver(envelope)
         return envelope
 
-    def redeliver(self, envelope: dict) -> None:
-        outcomes = self.worker.consumer.apply([bus_message(envelope)])
-        assert [o[1] for o in outcomes] == ["ack"], outcomes
+    def redeliver(self, *envelopes: dict) -> None:
+        """Envelopes as one delivered batch: applied in one transaction, as under load."""
+        outcomes = self.worker.consumer.apply([bus_message(envelope) for envelope in envelopes])
+        assert [o[1] for o in outcomes] == ["ack"] * len(envelopes), outcomes
 
-    def report(self, category: str = "water_supply", severity: str = "urgent", *, street: str | None = "紫阳街道",
-               community: str | None = "武泰闸社区", title: str = "地下车库自来水主管网渗漏",
-               address: str = "伟业佳苑地下停车场", duplicate_of: str | None = None) -> str:
-        case_id = new_id()
-        self.deliver("case.reported", {
-            "case_id": case_id, "number": f"WS-2026-{uuid.uuid4().int % 10**6:06d}", "title": title,
+    def report(self, category: str = "water_supply", severity: str = "urgent", **details) -> str:
+        data = self.reported(category, severity, **details)
+        self.deliver("case.reported", data)
+        return data["case_id"]
+
+    def reported(self, category: str = "water_supply", severity: str = "urgent", *, street: str | None = "紫阳街道",
+                 community: str | None = "武泰闸社区", title: str = "地下车库自来水主管网渗漏",
+                 address: str = "伟业佳苑地下停车场", duplicate_of: str | None = None) -> dict:
+        """The data of a new case's ``case.reported``."""
+        return {
+            "case_id": new_id(), "number": f"WS-2026-{uuid.uuid4().int % 10**6:06d}", "title": title,
             "category": category, "severity": severity, "reported_at": self.clock().isoformat(),
             "location": {"address": address, "street": street, "community": community},
             "duplicate_of": duplicate_of,
-        })
-        return case_id
+        }
 
     def tick(self) -> int:
         """One pass of the worker's deadline scan at the test's time."""
