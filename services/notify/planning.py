@@ -9,22 +9,29 @@ events it consumes (``case_routes``)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from services.common import preloading
 from services.common.db import insert_ignore, insert_ignore_many, new_id
-from services.common.deferred import defer_insert
+from services.common.deferred import defer_insert, defer_update
 from services.common.events import Event
 
 from .models import CaseRoute, CommunitySubscription, Delivery, Subscription
 
 RESIDENT_EVENTS = ("case.resolved", "case.closed")
 PLANNED = "notify.planned"  # session.info: deliveries were planned in this transaction
-ROUTES = "notify.routes"  # a consumer batch's case routes (services.common.preloading)
+ROUTES = "notify.routes"  # session.info: a consumer batch's case routes, {case id: route or None}
+CASE_ROUTES = CaseRoute.__table__
+# Routes as plain rows (attributes named like a CaseRoute's), read with a Core statement and
+# changed with deferred.defer_update: an event changes a column or two of a route, and the ORM's
+# loading and unit of work cost more than the rules themselves (as in intake's status model).
+READ_ROUTES = select(CASE_ROUTES).where(CASE_ROUTES.c.case_id.in_(bindparam("case_ids", expanding=True)))
+LEARNT_COLUMNS = ("number", "title", "address", "community", "departments", "reporter_has_phone", "updated_at")
 ADDS_DEPARTMENT = ("task.assigned", "task.reopened")
 REMOVES_DEPARTMENT = ("task.returned", "task.cancelled")
 
@@ -72,9 +79,25 @@ def preload_routes(session: Session, events: list[Event], now: datetime) -> None
     learning = sorted({e.case_id for e in events if e.case_id and learns(e)})
     if learning:
         reported = {e.case_id: reported_route(e.data) for e in events if e.type == "case.reported"}
-        insert_ignore_many(session, CaseRoute.__table__, [
+        insert_ignore_many(session, CASE_ROUTES, [
             {"case_id": case_id, **reported.get(case_id, EMPTY_ROUTE), "updated_at": now} for case_id in learning])
-    preloading.preload(session, ROUTES, CaseRoute, case_ids)
+    session.info[ROUTES] = read_routes(session, case_ids)
+
+
+def read_routes(session: Session, case_ids: Iterable[str]) -> dict[str, SimpleNamespace | None]:
+    ids = sorted(set(case_ids))
+    rows = session.connection().execute(READ_ROUTES, {"case_ids": ids}) if ids else ()
+    found = {row.case_id: SimpleNamespace(**row._mapping) for row in rows}
+    return {case_id: found.get(case_id) for case_id in ids}
+
+
+def known_route(session: Session, case_id: str) -> SimpleNamespace | None:
+    """The case's route: as preloaded for the batch, else read now (an event applied on its own,
+    in a savepoint, reads what earlier savepoints left)."""
+    preloaded = session.info.get(ROUTES, {})
+    if case_id in preloaded:
+        return preloaded[case_id]
+    return read_routes(session, [case_id])[case_id]
 
 
 EMPTY_ROUTE = {"number": None, "title": None, "address": None, "community": None, "departments": [],
@@ -94,16 +117,16 @@ def learns(event: Event) -> bool:
     return event.type == "case.reported" or event.type in ADDS_DEPARTMENT + REMOVES_DEPARTMENT
 
 
-def remember(session: Session, event: Event, now: datetime) -> CaseRoute | None:
+def remember(session: Session, event: Event, now: datetime) -> SimpleNamespace | None:
     case_id = event.case_id
     if not case_id:
         return None
     data = event.data
-    route = preloading.lookup(session, ROUTES, CaseRoute, case_id)
+    route = known_route(session, case_id)
     if route is None and learns(event):
         # Insert-if-absent, so two consumers learning of one case never collide on the key.
-        insert_ignore(session, CaseRoute.__table__, {"case_id": case_id, **EMPTY_ROUTE, "updated_at": now})
-        route = session.get(CaseRoute, case_id)
+        insert_ignore(session, CASE_ROUTES, {"case_id": case_id, **EMPTY_ROUTE, "updated_at": now})
+        route = read_routes(session, [case_id])[case_id]
     if route is None or not learns(event):
         return route
     if event.type == "case.reported":
@@ -121,13 +144,12 @@ def remember(session: Session, event: Event, now: datetime) -> CaseRoute | None:
         learnt = {"departments": [d for d in route.departments if d != data["department"]]}
     changed = {name: value for name, value in learnt.items() if getattr(route, name) != value}
     if changed:  # an unchanged route is not written again (a route made from this very report, say)
-        for name, value in changed.items():
-            setattr(route, name, value)
-        route.updated_at = now
+        vars(route).update(changed, updated_at=now)
+        defer_update(session, CASE_ROUTES, case_id, {name: getattr(route, name) for name in LEARNT_COLUMNS})
     return route
 
 
-def concerned_departments(event: Event, route: CaseRoute | None) -> list[str]:
+def concerned_departments(event: Event, route: SimpleNamespace | None) -> list[str]:
     if event.type.startswith("task."):
         return [event.data["department"]]
     departments = list(route.departments) if route else []
@@ -148,7 +170,7 @@ def subscriptions(session: Session) -> tuple[dict[str, Subscription], dict[str, 
     return cached
 
 
-def department_targets(session: Session, event: Event, route: CaseRoute | None) -> list[Target]:
+def department_targets(session: Session, event: Event, route: SimpleNamespace | None) -> list[Target]:
     targets: list[Target] = []
     by_department = subscriptions(session)[0]
     for department in concerned_departments(event, route):
@@ -162,7 +184,7 @@ def department_targets(session: Session, event: Event, route: CaseRoute | None) 
     return targets
 
 
-def community_targets(session: Session, event: Event, route: CaseRoute | None) -> list[Target]:
+def community_targets(session: Session, event: Event, route: SimpleNamespace | None) -> list[Target]:
     community = (route.community if route else None) or event.data.get("community") \
         or (event.data.get("location") or {}).get("community")
     if not community:
