@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -192,7 +193,7 @@ class Consumer:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            self._pump(conn, min(left, 0.005))
+            self._pump(conn, left)  # returns as soon as a message arrives
 
     def _pump(self, conn: Connection, timeout: float) -> bool:
         """Read frames for up to ``timeout``; True if something arrived. Sends heartbeats."""
@@ -206,13 +207,17 @@ class Consumer:
         return got
 
     def _apply_keeping_heartbeats(self, conn, batch, stop):
+        """Apply ``batch`` on the helper thread; this thread waits for it and notices the moment
+        it is done (the acks go out at once). While a long batch runs, it reads what has arrived
+        and sends heartbeats four times a heartbeat interval (py-amqp counts only the server's
+        heartbeats it has read); the deliveries meanwhile wait in the socket, and are read when the
+        next batch gathers."""
         future = self._executor.submit(self._apply_until_committed, batch, stop)
-        while not future.done():
-            # Keep reading (heartbeats, further deliveries into the buffer) while handlers run, in
-            # short waits: once the prefetch window is full nothing more arrives, and a long wait
-            # would hold the finished batch's acks (and so the next messages) back until it ended.
-            self._pump(conn, 0.005)
-        return future.result()
+        while True:
+            try:
+                return future.result(timeout=self.settings.heartbeat / 4 or 1.0)  # 0: heartbeats off
+            except FutureTimeout:
+                self._pump(conn, 0)
 
     def _apply_until_committed(self, batch: list[Message], stop: threading.Event):
         pause = 0.5
