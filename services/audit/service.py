@@ -6,13 +6,14 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, select, text
 from sqlalchemy import event as sa_event
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from services.common.db import is_postgres
 from services.common.deferred import defer_insert
 from services.common.events import Event
+from services.common.lists import one_of
 from services.common.masking import mask_name, mask_phone
 
 from . import chain
@@ -23,7 +24,7 @@ CHAIN_LOCK = 0x5768697374  # "Whist"
 # Built once: constructing a statement costs more than running it from SQLAlchemy's cache.
 CHAIN_LOCK_STATEMENT = text("SELECT pg_advisory_xact_lock(:key)")
 HEAD = select(TrailEntry.seq, TrailEntry.chain_hash).order_by(TrailEntry.seq.desc()).limit(1)
-RECORDED_AMONG = select(TrailEntry.event_id).where(TrailEntry.event_id.in_(bindparam("ids", expanding=True)))
+RECORDED_AMONG = select(TrailEntry.event_id).where(one_of(TrailEntry.event_id, "ids"))
 
 FAILURE_TYPES = {"notification.failed", "task.returned", "case.rejected"}
 

@@ -21,6 +21,7 @@ from . import failpoints
 from .broker import CONNECTION_ERRORS, Outgoing, Publisher, close_connection, connect, open_publisher
 from .config import Settings
 from .db import PENDING, utcnow
+from .lists import one_of
 from .metrics import WorkerMetrics
 from .topology import Topology
 
@@ -59,7 +60,7 @@ class Relay:
                      .order_by(t.c.seq)
                      .limit(bindparam("limit"))
                      .with_for_update(skip_locked=True))
-        self._mark_sent = (update(t).where(t.c.seq.in_(bindparam("seqs", expanding=True)))
+        self._mark_sent = (update(t).where(one_of(t.c.seq, "seqs"))
                            .values(status="sent", sent_at=bindparam("now")))
 
     def run(self, stop: threading.Event) -> None:

@@ -16,11 +16,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.deferred import defer_update
 from services.common.events import Event
+from services.common.lists import one_of
 
 from .models import Case
 from .text import mask_phones_in_text
@@ -60,7 +61,7 @@ CASES = Case.__table__
 # the ORM's loading and unit of work cost more than the rules themselves.
 READ = (select(CASES.c.id, CASES.c.status, CASES.c.status_changed_at, CASES.c.progress, CASES.c.notes,
                CASES.c.reopen_count, CASES.c.updated_at)
-        .where(CASES.c.id.in_(bindparam("ids", expanding=True)))
+        .where(one_of(CASES.c.id, "ids"))
         .order_by(CASES.c.id)
         .with_for_update())
 

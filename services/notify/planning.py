@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.db import insert_ignore, insert_ignore_many, new_id
 from services.common.deferred import defer_insert, defer_update
 from services.common.events import Event
+from services.common.lists import one_of
 
 from .models import CaseRoute, CommunitySubscription, Delivery, Subscription
 
@@ -30,7 +31,7 @@ CASE_ROUTES = CaseRoute.__table__
 # Routes as plain rows (attributes named like a CaseRoute's), read with a Core statement and
 # changed with deferred.defer_update: an event changes a column or two of a route, and the ORM's
 # loading and unit of work cost more than the rules themselves (as in intake's status model).
-READ_ROUTES = select(CASE_ROUTES).where(CASE_ROUTES.c.case_id.in_(bindparam("case_ids", expanding=True)))
+READ_ROUTES = select(CASE_ROUTES).where(one_of(CASE_ROUTES.c.case_id, "case_ids"))
 LEARNT_COLUMNS = ("number", "title", "address", "community", "departments", "reporter_has_phone", "updated_at")
 ADDS_DEPARTMENT = ("task.assigned", "task.reopened")
 REMOVES_DEPARTMENT = ("task.returned", "task.cancelled")

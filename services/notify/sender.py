@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select, update
 
 from services.common.db import PENDING
+from services.common.lists import none_of, one_of
 from services.common.runtime import Runtime
 
 from .channels import Channel, Job, PermanentError, SendError
@@ -42,22 +43,22 @@ DUE = (select(DELIVERIES.c.id, DELIVERIES.c.recipient)
        .order_by(DELIVERIES.c.next_attempt_at)
        .limit(bindparam("window"))
        .with_for_update(skip_locked=True))
-DUE_SKIPPING = DUE.where(DELIVERIES.c.recipient.not_in(bindparam("full", expanding=True)))
-CLAIM = (update(DELIVERIES).where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)))
+DUE_SKIPPING = DUE.where(none_of(DELIVERIES.c.recipient, "full"))
+CLAIM = (update(DELIVERIES).where(one_of(DELIVERIES.c.id, "ids"))
          .values(next_attempt_at=bindparam("until"))
          .returning(DELIVERIES.c.id, DELIVERIES.c.event_id, DELIVERIES.c.event_type, DELIVERIES.c.channel,
                     DELIVERIES.c.recipient, DELIVERIES.c.body, DELIVERIES.c.attempts, DELIVERIES.c.case_id,
                     DELIVERIES.c.department, DELIVERIES.c.community))
 SUBSCRIPTIONS = (select(Subscription.__table__.c.department, Subscription.__table__.c.secrets,
                         Subscription.__table__.c.previous_secret_until)
-                 .where(Subscription.__table__.c.department.in_(bindparam("departments", expanding=True))))
+                 .where(one_of(Subscription.__table__.c.department, "departments")))
 ROUTES = (select(CaseRoute.__table__.c.case_id, CaseRoute.__table__.c.number, CaseRoute.__table__.c.title,
                  CaseRoute.__table__.c.address)
-          .where(CaseRoute.__table__.c.case_id.in_(bindparam("case_ids", expanding=True))))
+          .where(one_of(CaseRoute.__table__.c.case_id, "case_ids")))
 # Which of a batch of outcomes are still to be recorded; locked (in id order: no deadlocks) so that
 # a retry through the API waits for the recording instead of being overwritten by it.
 STILL_PENDING = (select(DELIVERIES.c.id)
-                 .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)), DELIVERIES.c.status == PENDING)
+                 .where(one_of(DELIVERIES.c.id, "ids"), DELIVERIES.c.status == PENDING)
                  .order_by(DELIVERIES.c.id)
                  .with_for_update())
 # The SET clause comes from the parameters' keys (status, attempts, last_error, next_attempt_at, sent_at).
