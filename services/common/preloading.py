@@ -13,6 +13,7 @@ by writing what is deferred and reading it back.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from .deferred import write_deferred
+from .lists import one_of
 
 # Stands for a row the batch created as a deferred plain row: not written yet, no object yet.
 DEFERRED = object()
@@ -29,12 +31,20 @@ def preload(session: Session, name: str, entity: type, keys: Iterable[Any], *, l
     """Load the ``entity`` rows with these primary keys under ``name``; ``lock`` takes them FOR
     UPDATE, in key order as every batch does, so that two batches never deadlock."""
     keys = sorted(set(keys))
-    column = inspect(entity).primary_key[0]
     found = {}
     if keys:
-        query = select(entity).where(column.in_(keys)).order_by(column)
-        found = {inspect(row).identity[0]: row for row in session.scalars(query.with_for_update() if lock else query)}
+        query = _query(entity, lock)
+        found = {inspect(row).identity[0]: row for row in session.scalars(query, {"keys": keys})}
     session.info[name] = {key: found.get(key) for key in keys}
+
+
+@functools.cache
+def _query(entity: type, lock: bool):
+    """The entity's rows by a list of keys, built once: an ``IN`` of literal keys is rendered
+    anew at every run."""
+    column = inspect(entity).primary_key[0]
+    query = select(entity).where(one_of(column, "keys")).order_by(column)
+    return query.with_for_update() if lock else query
 
 
 def lookup(session: Session, name: str, entity: type, key: Any, **get_options: Any) -> Any:
