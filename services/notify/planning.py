@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from services.common.db import insert_ignore, insert_ignore_many, new_id
@@ -159,14 +159,21 @@ def concerned_departments(event: Event, route: SimpleNamespace | None) -> list[s
     return departments
 
 
-def subscriptions(session: Session) -> tuple[dict[str, Subscription], dict[str, CommunitySubscription]]:
-    """Every subscription, read once per consumer batch (one session): there is one row per
-    department or community, and most events concern someone who has none — a lookup per event
-    would be a database round trip per event to learn nothing."""
+# Every subscription, as rows: read once a consumer batch, only to look recipients up.
+DEPARTMENT_SUBSCRIPTIONS = select(Subscription.__table__)
+COMMUNITY_SUBSCRIPTIONS = select(CommunitySubscription.__table__)
+
+
+def subscriptions(session: Session) -> tuple[dict[str, Row], dict[str, Row]]:
+    """Every subscription (rows named like Subscription's and CommunitySubscription's columns), read
+    once per consumer batch (one session): there is one row per department or community, and most
+    events concern someone who has none — a lookup per event would be a database round trip per
+    event to learn nothing."""
     cached = session.info.get("notify.subscriptions")
     if cached is None:
-        departments = {s.department: s for s in session.scalars(select(Subscription))}
-        communities = {s.community: s for s in session.scalars(select(CommunitySubscription))}
+        connection = session.connection()  # Core statements: the ORM's execute path only costs Python
+        departments = {s.department: s for s in connection.execute(DEPARTMENT_SUBSCRIPTIONS)}
+        communities = {s.community: s for s in connection.execute(COMMUNITY_SUBSCRIPTIONS)}
         cached = session.info["notify.subscriptions"] = (departments, communities)
     return cached
 
