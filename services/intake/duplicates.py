@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from services.common.lists import one_of
+
 from .models import Case
 
 EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
@@ -128,7 +130,7 @@ _WITHOUT_POINT = and_(or_(Case.lat.is_(None), Case.lon.is_(None)), _SAME_ADDRESS
 # Built once, for a case with coordinates and without: building a statement costs more than
 # running it from SQLAlchemy's cache. Each way in is an index, (geo_cell, category, created_at)
 # or (address_key, category, created_at); with coordinates PostgreSQL ORs the two.
-NEAR_POINT = _candidates(or_(and_(Case.geo_cell.in_(bindparam("cells", expanding=True)), _IN_BOX),
+NEAR_POINT = _candidates(or_(and_(one_of(Case.geo_cell, "cells"), _IN_BOX),
                              _WITHOUT_POINT))
 IN_BOX = _candidates(or_(_IN_BOX, _WITHOUT_POINT))  # too many cells: the rare wide radius
 AT_ADDRESS = _candidates(_SAME_ADDRESS)
