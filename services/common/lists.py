@@ -5,8 +5,7 @@ On PostgreSQL the list goes as one array, ``column = ANY($1)``: the statement's 
 whatever the list's length, so PostgreSQL parses and plans it once (psycopg prepares it after a few
 runs) and SQLAlchemy renders nothing when it runs. An expanding ``IN ($1, $2, …)`` is rendered
 afresh on every run, with a placeholder per item, and is a new statement for PostgreSQL at every
-new length: for a consumer batch's forty event ids, a tenth of audit's worker. Elsewhere (SQLite)
-the expanding ``IN``.
+new length (bench/README.md has what the change saved). Elsewhere (SQLite) the expanding ``IN``.
 """
 
 from __future__ import annotations
