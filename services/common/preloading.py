@@ -9,12 +9,15 @@ map lives as long as the batch's session: a batch that fails is applied again in
 A row the batch creates is recorded with ``added``: as its object, or, when it was written as a
 plain row (``deferred.defer_insert``), as ``DEFERRED``, which a later lookup turns into the object
 by writing what is deferred and reading it back.
+
+Rules that fold events into a few columns and write them back with ``deferred.defer_update`` read
+plain rows instead of objects: ``read_rows`` for the batch, ``preloaded_row`` for each event.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import inspect, select
@@ -45,6 +48,24 @@ def _query(entity: type, lock: bool):
     column = inspect(entity).primary_key[0]
     query = select(entity).where(one_of(column, "keys")).order_by(column)
     return query.with_for_update() if lock else query
+
+
+def read_rows(session: Session, statement, keys: Iterable[Any], make: Callable[[Any], Any] = dict) -> dict[Any, Any]:
+    """{key: ``make(row's mapping)``, or None where there is no row}: ``statement`` is a Core select
+    whose first column is the key, taking the keys as the list parameter ``keys`` (lists.one_of)."""
+    keys = sorted(set(keys))
+    rows = session.connection().execute(statement, {"keys": keys}) if keys else ()
+    found = {row[0]: make(row._mapping) for row in rows}
+    return {key: found.get(key) for key in keys}
+
+
+def preloaded_row(session: Session, name: str, statement, key: Any, make: Callable[[Any], Any] = dict) -> Any:
+    """The row read for the batch under ``name`` (``read_rows``), else read now and not kept: an
+    event applied on its own, in a savepoint, reads what earlier savepoints left."""
+    preloaded = session.info.get(name, {})
+    if key in preloaded:
+        return preloaded[key]
+    return read_rows(session, statement, [key], make)[key]
 
 
 def lookup(session: Session, name: str, entity: type, key: Any, **get_options: Any) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.common import preloading
 from services.common.deferred import defer_update
 from services.common.events import Event
 from services.common.lists import one_of
@@ -61,7 +62,7 @@ CASES = Case.__table__
 # the ORM's loading and unit of work cost more than the rules themselves.
 READ = (select(CASES.c.id, CASES.c.status, CASES.c.status_changed_at, CASES.c.progress, CASES.c.notes,
                CASES.c.reopen_count, CASES.c.updated_at)
-        .where(one_of(CASES.c.id, "ids"))
+        .where(one_of(CASES.c.id, "keys"))
         .order_by(CASES.c.id)
         .with_for_update())
 
@@ -69,24 +70,13 @@ READ = (select(CASES.c.id, CASES.c.status, CASES.c.status_changed_at, CASES.c.pr
 def preload(session: Session, events: list[Event], _now: datetime) -> None:
     """Lock and read the cases of a consumer batch in one query; ``apply_event`` then finds them
     without a round trip each, and the batch's changes are written in one statement at the commit."""
-    session.info[LOCKED] = read_locked(session, {e.data["case_id"] for e in events if e.data.get("case_id")})
-
-
-def read_locked(session: Session, case_ids) -> dict[str, dict[str, Any] | None]:
-    ids = sorted(case_ids)
-    found = {row.id: dict(row._mapping) for row in session.connection().execute(READ, {"ids": ids})} if ids else {}
-    return {case_id: found.get(case_id) for case_id in ids}
+    session.info[LOCKED] = preloading.read_rows(session, READ, (e.data["case_id"] for e in events
+                                                                if e.data.get("case_id")))
 
 
 def locked_case(session: Session, case_id: str | None) -> dict[str, Any] | None:
-    """The case's read-model columns, locked: as preloaded for the batch, else read now (an event
-    applied on its own, in a savepoint, reads what earlier savepoints left)."""
-    if case_id is None:
-        return None
-    preloaded = session.info.get(LOCKED, {})
-    if case_id in preloaded:
-        return preloaded[case_id]
-    return read_locked(session, [case_id])[case_id]
+    """The case's read-model columns, locked: as preloaded for the batch, else read now."""
+    return None if case_id is None else preloading.preloaded_row(session, LOCKED, READ, case_id)
 
 
 def apply_event(session: Session, event: Event) -> bool:

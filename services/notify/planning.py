@@ -9,7 +9,6 @@ events it consumes (``case_routes``)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -17,6 +16,7 @@ from types import SimpleNamespace
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from services.common import preloading
 from services.common.db import insert_ignore, insert_ignore_many, new_id
 from services.common.deferred import defer_insert, defer_update
 from services.common.events import Event
@@ -31,7 +31,7 @@ CASE_ROUTES = CaseRoute.__table__
 # Routes as plain rows (attributes named like a CaseRoute's), read with a Core statement and
 # changed with deferred.defer_update: an event changes a column or two of a route, and the ORM's
 # loading and unit of work cost more than the rules themselves (as in intake's status model).
-READ_ROUTES = select(CASE_ROUTES).where(one_of(CASE_ROUTES.c.case_id, "case_ids"))
+READ_ROUTES = select(CASE_ROUTES).where(one_of(CASE_ROUTES.c.case_id, "keys"))
 LEARNT_COLUMNS = ("number", "title", "address", "community", "departments", "reporter_has_phone", "updated_at")
 ADDS_DEPARTMENT = ("task.assigned", "task.reopened")
 REMOVES_DEPARTMENT = ("task.returned", "task.cancelled")
@@ -82,23 +82,11 @@ def preload_routes(session: Session, events: list[Event], now: datetime) -> None
         reported = {e.case_id: reported_route(e.data) for e in events if e.type == "case.reported"}
         insert_ignore_many(session, CASE_ROUTES, [
             {"case_id": case_id, **reported.get(case_id, EMPTY_ROUTE), "updated_at": now} for case_id in learning])
-    session.info[ROUTES] = read_routes(session, case_ids)
+    session.info[ROUTES] = preloading.read_rows(session, READ_ROUTES, case_ids, as_route)
 
 
-def read_routes(session: Session, case_ids: Iterable[str]) -> dict[str, SimpleNamespace | None]:
-    ids = sorted(set(case_ids))
-    rows = session.connection().execute(READ_ROUTES, {"case_ids": ids}) if ids else ()
-    found = {row.case_id: SimpleNamespace(**row._mapping) for row in rows}
-    return {case_id: found.get(case_id) for case_id in ids}
-
-
-def known_route(session: Session, case_id: str) -> SimpleNamespace | None:
-    """The case's route: as preloaded for the batch, else read now (an event applied on its own,
-    in a savepoint, reads what earlier savepoints left)."""
-    preloaded = session.info.get(ROUTES, {})
-    if case_id in preloaded:
-        return preloaded[case_id]
-    return read_routes(session, [case_id])[case_id]
+def as_route(row) -> SimpleNamespace:
+    return SimpleNamespace(**row)
 
 
 EMPTY_ROUTE = {"number": None, "title": None, "address": None, "community": None, "departments": [],
@@ -123,11 +111,11 @@ def remember(session: Session, event: Event, now: datetime) -> SimpleNamespace |
     if not case_id:
         return None
     data = event.data
-    route = known_route(session, case_id)
+    route = preloading.preloaded_row(session, ROUTES, READ_ROUTES, case_id, as_route)
     if route is None and learns(event):
         # Insert-if-absent, so two consumers learning of one case never collide on the key.
         insert_ignore(session, CASE_ROUTES, {"case_id": case_id, **EMPTY_ROUTE, "updated_at": now})
-        route = read_routes(session, [case_id])[case_id]
+        route = preloading.read_rows(session, READ_ROUTES, [case_id], as_route)[case_id]
     if route is None or not learns(event):
         return route
     if event.type == "case.reported":
