@@ -34,8 +34,8 @@ def defer_insert(session: Session, table: Table, rows: list[dict[str, Any]], *,
 def defer_update(session: Session, table: Table, key: Any, values: dict[str, Any]) -> None:
     """Set ``values`` on the row of ``table`` whose primary key is ``key`` when the transaction
     commits. Every update deferred for one table must set the same columns: they go out as one
-    statement with a parameter set per row, in the order deferred (a row updated twice ends with
-    the later values)."""
+    statement with a parameter set per row, in the order first deferred (a row updated twice is
+    written once, with the later values)."""
     _defer(session, (UPDATE, table), [{**values, PRIMARY_KEY: key}])
 
 
@@ -56,11 +56,16 @@ def write_deferred(session: Session) -> int:
     for (kind, table), rows in groups.items():
         if kind == INSERT_IGNORE:
             insert_ignore_many(session, table, rows)
-        else:
-            # A list of parameter sets: SQLAlchemy compiles the one-row statement once (cached)
-            # and sends the rows as few multi-row INSERTs, or one executemany UPDATE; on the
-            # connection, as in db.insert_ignore_many.
-            session.connection().execute(table.insert() if kind == INSERT else _update_statement(table), rows)
+            continue
+        if kind == UPDATE:
+            # A row updated twice (a case's dispatch and its first task, in one consumer batch) goes
+            # out once, with its later values: every update of a table sets the same columns, so the
+            # later one carries all that the earlier did. The row keeps its first place.
+            rows = list({row[PRIMARY_KEY]: row for row in rows}.values())
+        # A list of parameter sets: SQLAlchemy compiles the one-row statement once (cached) and
+        # sends the rows as few multi-row INSERTs, or one executemany UPDATE; on the connection,
+        # as in db.insert_ignore_many.
+        session.connection().execute(table.insert() if kind == INSERT else _update_statement(table), rows)
     return len(pending)
 
 

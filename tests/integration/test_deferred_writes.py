@@ -35,13 +35,14 @@ def texts(sessions) -> list[str]:
         return list(session.scalars(select(notes.c.text).order_by(notes.c.id)))
 
 
-def statements_sent(session, verb: str) -> list[str]:
-    """The statements starting with ``verb`` that the session's connection sends from now on."""
+def statements_sent(session, verb: str) -> list[tuple[str, int]]:
+    """The statements starting with ``verb`` that the session's connection sends from now on, each
+    with how many parameter sets went with it."""
     sent = []
 
-    def seen(_conn, _cursor, statement, *_args):
+    def seen(_conn, _cursor, statement, parameters, _context, executemany):
         if statement.startswith(verb):
-            sent.append(statement)
+            sent.append((statement, len(parameters) if executemany else 1))
 
     event.listen(session.connection(), "before_cursor_execute", seen)
     return sent
@@ -62,7 +63,7 @@ def test_deferred_rows_are_written_in_one_statement_at_the_commit(sessions, igno
     assert texts(sessions) == [f"n{i}" for i in range(1, 51)]
     assert len(inserts) == 1
     if postgres:  # one multi-row INSERT, not fifty statements sent in one pipeline
-        assert inserts[0].count("), (") == 49, inserts[0]
+        assert inserts[0][0].count("), (") == 49, inserts[0]
 
 
 def test_deferred_updates_go_out_in_one_statement_after_the_inserts_and_the_last_values_stay(sessions):
@@ -74,7 +75,8 @@ def test_deferred_updates_go_out_in_one_statement_after_the_inserts_and_the_last
         defer_update(session, notes, 2, {"text": "later"})
         assert session.scalar(select(func.count()).select_from(notes)) == 0  # not before the commit
     assert texts(sessions) == ["update 2", "later", "update 1"]
-    assert len(updates) == 1
+    # One statement, and a parameter set per row: row 1, updated twice, is written once.
+    assert [parameter_sets for _statement, parameter_sets in updates] == [3]
 
 
 def test_a_rolled_back_savepoint_forgets_only_what_was_deferred_inside_it(sessions):
