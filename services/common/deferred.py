@@ -45,7 +45,7 @@ def _defer(session: Session, group: tuple[str, Table], rows: list[dict[str, Any]
 
 
 def write_deferred(session: Session) -> int:
-    """Write what is deferred now (a commit does it anyway); returns how many rows."""
+    """Write what is deferred now (a commit does it anyway); returns how many rows were deferred."""
     pending = session.info.pop(KEY, None)
     if not pending:
         return 0
