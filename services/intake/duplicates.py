@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from services.common.lists import one_of
+from services.common.lists import none_of, one_of
 
 from .models import Case
 
@@ -120,7 +120,7 @@ def _candidates(near):
     category in that order instead of looking the address up."""
     return (select(Case.id, Case.lat, Case.lon, Case.address, Case.community, Case.created_at)
             .where(Case.category == bindparam("category"), Case.created_at >= bindparam("since"),
-                   Case.status.not_in(NOT_OPEN), Case.id != bindparam("id"), near))
+                   none_of(Case.status, "not_open"), Case.id != bindparam("id"), near))
 
 
 _SAME_ADDRESS = Case.address_key == bindparam("address_key")
@@ -139,7 +139,8 @@ AT_ADDRESS = _candidates(_SAME_ADDRESS)
 def find_original(session: Session, new: Case, *, radius_m: float, window: timedelta, now: datetime):
     """The open case ``new`` duplicates, if any, as a row with its ``id`` (``new.address_key``
     must be set)."""
-    params = {"category": new.category, "since": now - window, "id": new.id, "address_key": new.address_key}
+    params = {"category": new.category, "since": now - window, "id": new.id, "address_key": new.address_key,
+              "not_open": list(NOT_OPEN)}
     connection = session.connection()  # Core statements: the ORM's execute path only costs Python
     if new.lat is not None and new.lon is not None:
         box = _bounding_box(new.lat, new.lon, radius_m)

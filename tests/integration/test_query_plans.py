@@ -21,7 +21,7 @@ from services.common.db import bus_tables, make_engine, make_sessionmaker
 from services.common.migrations import upgrade
 from services.common.pruning import oldest
 from services.common.relay import Relay
-from services.intake.duplicates import AT_ADDRESS, NEAR_POINT, _bounding_box, cells_covering, geo_cell
+from services.intake.duplicates import AT_ADDRESS, NEAR_POINT, NOT_OPEN, _bounding_box, cells_covering, geo_cell
 from services.intake.models import Case
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -131,7 +131,7 @@ def intake_cases(pg_database_url):
 
 def duplicate_check_params(case: dict, **extra) -> dict:
     return {"category": "water_supply", "since": NOW - timedelta(hours=72), "id": str(uuid.uuid4()),
-            "address_key": case["address_key"], "status_1": ("closed", "rejected", "duplicate"), **extra}
+            "address_key": case["address_key"], "not_open": list(NOT_OPEN), **extra}
 
 
 @pytest.mark.parametrize("analyzed", [False, True])
