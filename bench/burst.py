@@ -18,17 +18,18 @@ from pathlib import Path
 import psycopg
 
 from . import procs
+from .micro_infra import database_name, database_url
 from .receiver import Receiver
-from .run import PG_ADMIN, SECRET, Bench
+from .run import SECRET, Bench
 
 DB_COUNTERS = ("xact_commit", "tup_returned", "tup_fetched", "tup_inserted", "tup_updated")
 
 
 def database_counters(bench: Bench) -> dict[str, tuple[int, ...]]:
-    with psycopg.connect(f"{PG_ADMIN}/postgres") as conn:
+    with psycopg.connect(database_url("postgres")) as conn:
         rows = conn.execute(f"SELECT datname, {', '.join(DB_COUNTERS)} FROM pg_stat_database "
                             "WHERE datname = ANY(%s)",
-                            ([url.rsplit("/", 1)[1] for url in bench.databases.values()],)).fetchall()
+                            ([database_name(url) for url in bench.databases.values()],)).fetchall()
     return {name.rsplit("_", 1)[1]: tuple(values) for name, *values in rows}
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import requests
+from sqlalchemy import make_url
 
 from services.common.auth import issue_token
 from services.common.localstack import WHISTLE, free_port, stop, wait_http
@@ -23,7 +24,18 @@ from services.common.localstack import WHISTLE, free_port, stop, wait_http
 from . import report
 
 ROOT = Path(__file__).resolve().parents[1]
+# The server, without a database: TCP on loopback, or the local socket with
+# "postgresql://postgres@?host=/var/run/postgresql".
 PG_ADMIN = os.environ.get("WHISTLE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+def database_url(name: str) -> str:
+    """The URL of database ``name`` on PG_ADMIN's server."""
+    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+
+
+def database_name(url: str) -> str:
+    return make_url(url).database
 JWT_SECRET = "micro-" + uuid.uuid4().hex
 
 
@@ -54,15 +66,15 @@ class Databases:
 
     def create(self, name: str) -> str:
         db = f"whistle_micro_{self.suffix}_{name}"
-        with psycopg.connect(f"{PG_ADMIN}/postgres", autocommit=True) as conn:
+        with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{db}"')
-        self.urls[name] = f"{PG_ADMIN}/{db}"
+        self.urls[name] = database_url(db)
         return self.urls[name]
 
     def drop_all(self) -> None:
-        with psycopg.connect(f"{PG_ADMIN}/postgres", autocommit=True) as conn:
+        with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
             for url in self.urls.values():
-                conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+                conn.execute(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
         self.urls.clear()
 
 

@@ -25,10 +25,10 @@ from services.common.config import SERVICES
 from services.common.localstack import LocalStack, free_port, stop, wait_http
 
 from . import floor, procs, report
+from .micro_infra import database_name, database_url
 from .receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_ADMIN = os.environ.get("WHISTLE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 AMQP = os.environ.get("WHISTLE_BENCH_AMQP", "guest:guest@127.0.0.1:5672")
 SECRET = "bench-webhook-secret-0123456789abcdef!"
 BASE_TYPES = ("case.reported", "case.dispatched", "task.assigned")
@@ -54,17 +54,17 @@ class Bench:
         subprocess.run(["rabbitmqctl", "add_vhost", self.vhost], check=True, capture_output=True)
         subprocess.run(["rabbitmqctl", "set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*"],
                        check=True, capture_output=True)
-        with psycopg.connect(f"{PG_ADMIN}/postgres", autocommit=True) as conn:
+        with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
             for service in SERVICES:
                 name = f"whistle_bench_{self.run_id}_{service}"
                 conn.execute(f'CREATE DATABASE "{name}"')
-                self.databases[f"{service.upper()}_DATABASE_URL"] = f"{PG_ADMIN}/{name}"
+                self.databases[f"{service.upper()}_DATABASE_URL"] = database_url(name)
 
     def teardown(self) -> None:
         subprocess.run(["rabbitmqctl", "delete_vhost", self.vhost], capture_output=True)
-        with psycopg.connect(f"{PG_ADMIN}/postgres", autocommit=True) as conn:
+        with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
             for url in self.databases.values():
-                conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+                conn.execute(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
 
     @property
     def broker_url(self) -> str:
@@ -329,7 +329,7 @@ VACUUM_COMMANDS = {(True, True): "VACUUM (ANALYZE)", (True, False): "VACUUM", (F
 
 
 def autovacuum_on() -> bool:
-    with psycopg.connect(f"{PG_ADMIN}/postgres") as conn:
+    with psycopg.connect(database_url("postgres")) as conn:
         return conn.execute("SHOW autovacuum").fetchone()[0] == "on"
 
 
