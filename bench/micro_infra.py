@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The server, without a database: TCP on loopback, or the local socket with
 # "postgresql://postgres@?host=/var/run/postgresql".
 PG_ADMIN = os.environ.get("WHISTLE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+JWT_SECRET = "micro-" + uuid.uuid4().hex
 
 
 def database_url(name: str) -> str:
@@ -35,8 +36,8 @@ def database_url(name: str) -> str:
 
 
 def database_name(url: str) -> str:
+    """The database a URL names (``database_url``'s inverse)."""
     return make_url(url).database
-JWT_SECRET = "micro-" + uuid.uuid4().hex
 
 
 # ---- results --------------------------------------------------------------------------------
