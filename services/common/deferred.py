@@ -65,8 +65,16 @@ def write_deferred(session: Session) -> int:
         # A list of parameter sets: SQLAlchemy compiles the one-row statement once (cached) and
         # sends the rows as few multi-row INSERTs, or one executemany UPDATE; on the connection,
         # as in db.insert_ignore_many.
-        session.connection().execute(table.insert() if kind == INSERT else _update_statement(table), rows)
+        session.connection().execute(_insert_statement(table) if kind == INSERT else _update_statement(table), rows)
     return len(pending)
+
+
+@functools.cache
+def _insert_statement(table: Table):
+    """INSERT into ``table``, built once per table. Inline: without it SQLAlchemy adds ``RETURNING``
+    of the primary key to a one-row INSERT on PostgreSQL, and builds a result to read the key back,
+    for a key nobody here reads (a submission's one event, a quiet batch's one row)."""
+    return table.insert().inline()
 
 
 @functools.cache
