@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as a file: make the checkout importable
 import amqp  # noqa: E402
 import psycopg  # noqa: E402
 from kombu import Connection, Producer, Queue  # noqa: E402
-from sqlalchemy import MetaData, func, insert, select  # noqa: E402
+from sqlalchemy import MetaData, func, insert, make_url, select  # noqa: E402
 
 from services.common.broker import close_connection, connect, open_publisher  # noqa: E402
 from services.common.config import Settings  # noqa: E402
@@ -154,8 +154,9 @@ def main() -> int:
     rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     pg_admin(f'CREATE DATABASE "{database}"')
     broker_url = f"amqp://guest:guest@{AMQP_HOST}/{vhost}"
-    overrides = {"BROKER_URL": broker_url, "AUDIT_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database,
-                 "TOPOLOGY_PREFIX": "bench."}
+    # The same server, another database: a URL whose host is a socket path sits in its query.
+    database_url = make_url(PG_ADMIN_URL).set(database=database).render_as_string(hide_password=False)
+    overrides = {"BROKER_URL": broker_url, "AUDIT_DATABASE_URL": database_url, "TOPOLOGY_PREFIX": "bench."}
     if args.batch:
         overrides["RELAY_BATCH"] = args.batch
     settings = Settings.load(SERVICE, overrides)
