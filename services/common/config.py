@@ -35,6 +35,7 @@ class Settings:
     prefetch: int = 100
     batch_size: int = 50
     batch_linger: float = 0.04
+    batch_linger_busy: float = 0.12  # the linger on a machine whose CPUs are saturated (cpu_load.py)
     heartbeat: int = 10
     confirm_timeout: float = 10.0
     retry_delays: tuple[float, ...] = (5.0, 30.0, 300.0)
@@ -77,6 +78,7 @@ class Settings:
             prefetch=int(pick("PREFETCH", 100)),
             batch_size=int(pick("BATCH_SIZE", 50)),
             batch_linger=float(pick("BATCH_LINGER", 0.04)),
+            batch_linger_busy=float(pick("BATCH_LINGER_BUSY", 0.12)),
             heartbeat=int(pick("BROKER_HEARTBEAT", 10)),
             confirm_timeout=float(pick("CONFIRM_TIMEOUT", 10.0)),
             retry_delays=tuple(delays),

@@ -37,6 +37,7 @@ from . import context, failpoints
 from .broker import CONNECTION_ERRORS, close_connection, connect
 from .catalogue import CATALOGUE
 from .config import Settings
+from .cpu_load import CpuLoad, linger_for
 from .db import insert_ignore_many, utcnow
 from .events import CONTENT_TYPE, BadEnvelope, Event, UnknownEventType, parse_event
 from .metrics import WorkerMetrics
@@ -127,6 +128,7 @@ class Consumer:
         self.service = settings.service
         self.topology = Topology(settings.topology_prefix, settings.retry_delays)
         self.ready = threading.Event()  # consuming on a live connection
+        self.cpu = CpuLoad()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.service}-handler")
 
     # ---- the connection loop -------------------------------------------------------------
@@ -185,15 +187,22 @@ class Consumer:
                 self._settle(republisher, outcomes)
 
     def _gather(self, conn: Connection, buffer: list[Message]) -> None:
-        """Let a batch grow for up to ``batch_linger`` after its first message: a transaction costs
+        """Let a batch grow for up to its linger after its first message: a transaction costs
         about the same for one event as for fifty, so under load a few milliseconds of waiting
         buy many fewer transactions. A full batch goes at once."""
-        deadline = time.monotonic() + self.settings.batch_linger
+        deadline = time.monotonic() + self.linger()
         while buffer and len(buffer) < self.settings.batch_size:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
             self._pump(conn, left)  # returns as soon as a message arrives
+
+    def linger(self) -> float:
+        """``batch_linger`` while the machine has CPU to spare, up to ``batch_linger_busy`` as its
+        CPUs saturate (cpu_load.py): then fewer, larger transactions leave more of it to the
+        events themselves, and a few tens of milliseconds more a hop cost less than the queueing
+        they spare."""
+        return linger_for(self.cpu.busy(), self.settings.batch_linger, self.settings.batch_linger_busy)
 
     def _pump(self, conn: Connection, timeout: float) -> bool:
         """Read frames for up to ``timeout``; True if something arrived. Sends heartbeats."""
