@@ -200,8 +200,7 @@ class Consumer:
     def linger(self) -> float:
         """``batch_linger`` while the machine has CPU to spare, up to ``batch_linger_busy`` as its
         CPUs saturate (cpu_load.py): then fewer, larger transactions leave more of it to the
-        events themselves, and a few tens of milliseconds more a hop cost less than the queueing
-        they spare."""
+        events themselves, for up to 80 ms more a hop while the surge lasts."""
         return linger_for(self.cpu.busy(), self.settings.batch_linger, self.settings.batch_linger_busy)
 
     def _pump(self, conn: Connection, timeout: float) -> bool:
