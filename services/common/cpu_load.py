@@ -46,10 +46,11 @@ class CpuLoad:
         now = self.clock()
         if now - self._read_at >= self.interval:
             counters = self._read()
-            if counters is not None and self._counters is not None:
+            if counters is None or self._counters is None:
+                self._busy = None  # no reading to go by, not an old one
+            elif counters[0] > self._counters[0]:
                 total = counters[0] - self._counters[0]
-                idle = counters[1] - self._counters[1]
-                self._busy = 1.0 - idle / total if total > 0 else self._busy
+                self._busy = 1.0 - (counters[1] - self._counters[1]) / total
             self._counters, self._read_at = counters, now
         return self._busy
 

@@ -46,6 +46,18 @@ def test_without_proc_stat_the_load_is_unknown(tmp_path):
     assert load.busy() is None
 
 
+def test_a_reading_that_fails_forgets_the_last_load(tmp_path):
+    stat, clock = tmp_path / "stat", Clock()
+    write_stat(stat, user=0, idle=0)
+    load = CpuLoad(str(stat), clock=clock)
+    write_stat(stat, user=100, idle=0)
+    clock.now += 1
+    assert load.busy() == 1.0
+    stat.unlink()
+    clock.now += 1
+    assert load.busy() is None
+
+
 @pytest.mark.parametrize(("busy", "linger"), [
     (None, 0.04), (0.3, 0.04), (0.8, 0.04), (0.875, 0.08), (0.95, 0.12), (1.0, 0.12)])
 def test_the_linger_grows_only_as_the_cpus_saturate(busy, linger):
