@@ -201,7 +201,10 @@ class Consumer:
         """``batch_linger`` while the machine has CPU to spare, up to ``batch_linger_busy`` as its
         CPUs saturate (cpu_load.py): then fewer, larger transactions leave more of it to the
         events themselves, for up to 80 ms more a hop while the surge lasts."""
-        return linger_for(self.cpu.busy(), self.settings.batch_linger, self.settings.batch_linger_busy)
+        linger = linger_for(self.cpu.busy(), self.settings.batch_linger, self.settings.batch_linger_busy)
+        if self.metrics:
+            self.metrics.batch_linger.set(linger)
+        return linger
 
     def _pump(self, conn: Connection, timeout: float) -> bool:
         """Read frames for up to ``timeout``; True if something arrived. Sends heartbeats."""

@@ -68,6 +68,10 @@ class WorkerMetrics:
             "whistle_outbox_backlog", "Outbox rows not yet sent", ["service"], registry=registry,
             **gauge_mode,
         ).labels(**labels)
+        self.batch_linger = Gauge(
+            "whistle_batch_linger_seconds", "How long the consumer lets a batch grow (longer while the "
+            "machine's CPUs are saturated)", ["service"], registry=registry, **gauge_mode,
+        ).labels(**labels)
         self.dlq_depth = Gauge(
             "whistle_dlq_depth", "Messages in the dead-letter queue", ["service"], registry=registry,
             **gauge_mode,

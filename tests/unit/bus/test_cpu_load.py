@@ -7,6 +7,7 @@ import pytest
 from services.common.config import Settings
 from services.common.consumer import Consumer
 from services.common.cpu_load import CpuLoad, linger_for
+from services.common.metrics import WorkerMetrics, new_registry
 
 
 class Clock:
@@ -70,7 +71,9 @@ def test_a_busy_linger_shorter_than_the_base_never_shortens_it():
 
 def test_a_consumer_lingers_longer_on_a_saturated_machine(tmp_path):
     settings = Settings.load("audit", {"BATCH_LINGER": "0.04", "BATCH_LINGER_BUSY": "0.15"})
-    consumer = Consumer(settings, sessions=None, inbox=None, outbox=None, handlers={})
+    registry = new_registry()
+    consumer = Consumer(settings, sessions=None, inbox=None, outbox=None, handlers={},
+                        metrics=WorkerMetrics("audit", registry))
     stat, clock = tmp_path / "stat", Clock()
     write_stat(stat, user=0, idle=0)
     consumer.cpu = CpuLoad(str(stat), clock=clock)
@@ -79,6 +82,7 @@ def test_a_consumer_lingers_longer_on_a_saturated_machine(tmp_path):
     write_stat(stat, user=99, idle=1)
     clock.now += 1
     assert consumer.linger() == pytest.approx(0.15)
+    assert registry.get_sample_value("whistle_batch_linger_seconds", {"service": "audit"}) == pytest.approx(0.15)
 
     write_stat(stat, user=149, idle=51)
     clock.now += 1
