@@ -100,3 +100,13 @@ def test_web_metrics_add_up_across_gunicorn_workers(stack):
     assert total >= 200
     files = {p.name for p in (stack.workdir / "prometheus-audit").glob("counter_*.db")}
     assert len(files) >= 2, f"both gunicorn workers should have counted requests: {files}"
+
+
+def test_a_worker_reports_how_long_its_consumer_lets_a_batch_grow(stack):
+    case = submit(stack, "楼道照明线路老化", building=300)
+    wait_for(lambda: "case.reported" in audit_types(stack, case["id"]), what="the case in the audit trail")
+    text = requests.get(f"{stack.worker_url('audit')}/metrics", timeout=10).text
+    [linger] = [sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                if sample.name == "whistle_batch_linger_seconds"]
+    # 40 ms with CPU to spare, up to 120 ms while the machine is saturated (this test's machine may be).
+    assert 0.04 <= linger <= 0.12
