@@ -30,9 +30,15 @@ PG_ADMIN = os.environ.get("WHISTLE_BENCH_PG", "postgresql://postgres@127.0.0.1:5
 JWT_SECRET = "micro-" + uuid.uuid4().hex
 
 
+def with_database(url: str, name: str) -> str:
+    """``url`` naming database ``name`` instead: the same server, even where its host is a socket
+    path in the query, which cutting the URL at its last slash would lose."""
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
 def database_url(name: str) -> str:
     """The URL of database ``name`` on PG_ADMIN's server."""
-    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    return with_database(PG_ADMIN, name)
 
 
 def database_name(url: str) -> str:

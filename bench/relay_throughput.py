@@ -30,8 +30,9 @@ if __package__ in (None, ""):  # run as a file: make the checkout importable
 import amqp  # noqa: E402
 import psycopg  # noqa: E402
 from kombu import Connection, Producer, Queue  # noqa: E402
-from sqlalchemy import MetaData, func, insert, make_url, select  # noqa: E402
+from sqlalchemy import MetaData, func, insert, select  # noqa: E402
 
+from bench.micro_infra import with_database  # noqa: E402
 from services.common.broker import close_connection, connect, open_publisher  # noqa: E402
 from services.common.config import Settings  # noqa: E402
 from services.common.db import bus_tables, make_engine, make_sessionmaker, utcnow  # noqa: E402
@@ -154,9 +155,8 @@ def main() -> int:
     rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     pg_admin(f'CREATE DATABASE "{database}"')
     broker_url = f"amqp://guest:guest@{AMQP_HOST}/{vhost}"
-    # The same server, another database: a URL whose host is a socket path sits in its query.
-    database_url = make_url(PG_ADMIN_URL).set(database=database).render_as_string(hide_password=False)
-    overrides = {"BROKER_URL": broker_url, "AUDIT_DATABASE_URL": database_url, "TOPOLOGY_PREFIX": "bench."}
+    overrides = {"BROKER_URL": broker_url, "AUDIT_DATABASE_URL": with_database(PG_ADMIN_URL, database),
+                 "TOPOLOGY_PREFIX": "bench."}
     if args.batch:
         overrides["RELAY_BATCH"] = args.batch
     settings = Settings.load(SERVICE, overrides)
