@@ -54,10 +54,9 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
         bench.loadgen(url, token, concurrency=8, count=100)  # warm up: pools, prepared statements
         bench.vacuum_once()
         time.sleep(3)
-        named = {name: process.pid for name, process in stack.processes.items()}
-        before, counters_before = procs.snapshot(named), database_counters(bench)
-        infra_before, busy_before = procs.infrastructure_cpu(), procs.machine_busy_seconds()
-        sampled = {name: figures["pid"] for name, figures in before.items()
+        counters_before = database_counters(bench)
+        meter = procs.PhaseMeter({name: process.pid for name, process in stack.processes.items()})
+        sampled = {name: figures["pid"] for name, figures in meter.before.items()
                    if name.endswith("worker") or name.startswith("intake-web/")}
         spies = start_py_spy(sampled, bench.workdir) if py_spy else []
         results = bench.loadgen(url, token, concurrency=48, count=count)
@@ -68,8 +67,7 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
             spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
         for spy in spies:
             spy.wait(60)
-        after, infra_after = procs.snapshot(named), procs.infrastructure_cpu()
-        busy_after = procs.machine_busy_seconds()
+        cost = meter.read(len(accepted))
         time.sleep(0.6)  # PostgreSQL's statistics are sent every 500 ms
         counters_after = database_counters(bench)
     finally:
@@ -83,19 +81,18 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
     print(f"{len(accepted)} cases accepted, {len(done)} through audit in {finished - begin:.1f} s: "
           f"{len(done) / (finished - begin):.1f} cases/s")
     print("\nCPU ms a case")
-    whistle = 0.0
-    for name, figures in after.items():
-        cost = 1000 * (figures["cpu_s"] - before.get(name, {}).get("cpu_s", 0.0)) / cases
-        whistle += cost
-        if cost >= 0.01:
-            print(f"  {name:18s} {cost:6.2f}")
-    infra = {name: 1000 * (infra_after[name] - infra_before[name]) / cases for name in infra_after}
-    for name, cost in infra.items():
-        print(f"  {name:18s} {cost:6.2f}")
-    print(f"  {'whole machine':18s} {1000 * (busy_after - busy_before) / cases:6.2f}")
+    for name, ms in cost["cpu_ms_per_case"].items():
+        if ms >= 0.01:
+            print(f"  {name:18s} {ms:6.2f}")
+    infra = cost["infrastructure_cpu_ms_per_case"]
+    for name, ms in infra.items():
+        print(f"  {name:18s} {ms:6.2f}")
+    print(f"  {'whole machine':18s} {cost['machine_cpu_ms_per_case']:6.2f}, "
+          f"{100 * cost['machine_busy_share']:.0f} % of its cores busy")
     # This machine's speed moves by up to a third between runs minutes apart. RabbitMQ carries the
     # same messages a case whatever Whistle's Python does, so for a change that leaves the messaging
     # alone, Whistle's CPU relative to RabbitMQ's compares two runs better than milliseconds do.
+    whistle = cost["whistle_cpu_ms_per_case"]
     if infra.get("rabbitmq"):
         print(f"  Whistle's processes {whistle:.2f} ms, {whistle / infra['rabbitmq']:.2f} × RabbitMQ's CPU; "
               f"PostgreSQL {infra['postgresql'] / infra['rabbitmq']:.2f} ×")

@@ -1,8 +1,9 @@
-"""Resident memory and CPU time of a process tree, read from /proc (Linux)."""
+"""Resident memory and CPU time of a process tree, and the whole machine's CPU, read from /proc (Linux)."""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -82,3 +83,34 @@ def machine_busy_seconds() -> float:
     """CPU seconds the whole machine spent busy (all cores, everything but idle and iowait)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return (sum(fields) - fields[3] - fields[4]) / TICKS
+
+
+
+class PhaseMeter:
+    """CPU over one phase, from when the meter is made: each named process's (a gunicorn master's
+    workers each under its own name, as ``snapshot`` names them), PostgreSQL's, RabbitMQ's and the
+    whole machine's, and the share of the machine's cores that was busy. Where a phase keeps the
+    machine busy, the machine's CPU a case sets its ceiling: n cores carry at most n × 1,000 / (ms a
+    case) cases/s."""
+
+    def __init__(self, named: dict[str, int]) -> None:
+        self.named = named
+        self.before = snapshot(named)
+        self.infrastructure_before = infrastructure_cpu()
+        self.busy_before, self.started = machine_busy_seconds(), time.monotonic()
+
+    def read(self, cases: int) -> dict:
+        after, infrastructure, before = snapshot(self.named), infrastructure_cpu(), self.infrastructure_before
+        busy, wall = machine_busy_seconds() - self.busy_before, time.monotonic() - self.started
+
+        def per_case(seconds: float) -> float:
+            return round(1000 * seconds / max(cases, 1), 3)
+
+        processes = {name: per_case(figures["cpu_s"] - self.before.get(name, {}).get("cpu_s", 0.0))
+                     for name, figures in after.items()}
+        return {"cpu_ms_per_case": processes,
+                "whistle_cpu_ms_per_case": round(sum(processes.values()), 2),
+                "infrastructure_cpu_ms_per_case": {name: per_case(infrastructure[name] - before[name])
+                                                   for name in infrastructure},
+                "machine_cpu_ms_per_case": round(1000 * busy / max(cases, 1), 2),
+                "machine_busy_share": round(busy / (max(wall, 1e-9) * (os.cpu_count() or 1)), 2)}

@@ -181,6 +181,7 @@ class Bench:
     def closed_loop(self, stack: LocalStack, token: str, receiver: Receiver) -> None:
         duration = 10 if self.quick else 30
         print(f"closed loop: 32 clients for {duration}s")
+        meter = procs.PhaseMeter({name: process.pid for name, process in stack.processes.items()})
         results = self.loadgen(f"{stack.url('intake')}/v1/cases", token, concurrency=32, duration=duration)
         accepted = [r for r in results if r["status"] == 201]
         begin = min(r["started"] for r in results)
@@ -190,11 +191,12 @@ class Bench:
             "clients": 32, "accepted": len(accepted), "completed": len(done),
             "accepted_per_s": round(len(accepted) / accept_span, 1),
             "through_audit_per_s": round(len(done) / (finished - begin), 1),
-            "stages": self.stages(accepted, done)}
+            "stages": self.stages(accepted, done), "cpu": meter.read(len(done))}
 
     def burst(self, stack: LocalStack, token: str, receiver: Receiver) -> None:
         count = 1000 if self.quick else 10000
         print(f"burst: {count} cases as fast as intake takes them, then drain")
+        meter = procs.PhaseMeter({name: process.pid for name, process in stack.processes.items()})
         results = self.loadgen(f"{stack.url('intake')}/v1/cases", token, concurrency=48, count=count)
         accepted = [r for r in results if r["status"] == 201]
         begin = min(r["started"] for r in results)
@@ -204,7 +206,7 @@ class Bench:
             "cases": count, "accepted": len(accepted), "completed": len(done),
             "lost": len(accepted) - len(done), "submit_s": round(last_accepted - begin, 1),
             "drain_after_last_accept_s": round(max(0.0, finished - last_accepted), 1),
-            "through_audit_per_s": round(len(done) / (finished - begin), 1)}
+            "through_audit_per_s": round(len(done) / (finished - begin), 1), "cpu": meter.read(len(done))}
 
     # ---- the whole run ----------------------------------------------------------------
     def start_platform(self, receiver: Receiver) -> tuple[LocalStack, str]:
