@@ -226,19 +226,16 @@ class Bench:
         """Vacuum this run's databases in the background until ``stop_event``, when the server's
         autovacuum is off (see ``vacuum``)."""
         if not autovacuum_on():
-            threading.Thread(target=self.vacuum, args=(stop_event,), daemon=True).start()
+            threading.Thread(target=self.vacuum, args=(stop_event, autovacuum_naptime()), daemon=True).start()
 
-    def vacuum(self, stop_event: threading.Event, naptime: float = 10.0) -> None:
+    def vacuum(self, stop_event: threading.Event, naptime: float) -> None:
         """What autovacuum does on a PostgreSQL configured as usual — and this machine's runs with
         it off: without it the outbox and delivery queues fill with dead rows that every poll
         reads again, and the tables are never analyzed, so the figures would degrade with the
         run's length rather than show the platform. As autovacuum's launcher does, each database
-        is visited once per ``naptime``, the visits spread evenly over it, and there each table
-        its thresholds take is vacuumed or analyzed; the cost lands in PostgreSQL's CPU, as
-        autovacuum's would. The naptime is 10 s rather than the default minute: a run squeezes
-        into minutes, from empty tables, the growth a deployment sees over weeks, and a statement
-        PostgreSQL planned once for good (psycopg prepares what a process runs often) while its
-        table was tiny keeps that plan, a sequential scan, until the table is next analyzed."""
+        is visited once per ``naptime`` (the server's ``autovacuum_naptime``, a minute by
+        default), the visits spread evenly over it, and there each table its thresholds take is
+        vacuumed or analyzed; the cost lands in PostgreSQL's CPU, as autovacuum's would."""
         urls = list(self.databases.values())
         turn = 0
         while not stop_event.wait(naptime / len(urls)):
@@ -333,6 +330,12 @@ VACUUM_COMMANDS = {(True, True): "VACUUM (ANALYZE)", (True, False): "VACUUM", (F
 def autovacuum_on() -> bool:
     with psycopg.connect(database_url("postgres")) as conn:
         return conn.execute("SHOW autovacuum").fetchone()[0] == "on"
+
+
+def autovacuum_naptime() -> float:
+    """Seconds between autovacuum's visits to each database, as this server sets them."""
+    with psycopg.connect(database_url("postgres")) as conn:
+        return float(conn.execute("SELECT setting FROM pg_settings WHERE name = 'autovacuum_naptime'").fetchone()[0])
 
 
 def machine() -> dict:
