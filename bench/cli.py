@@ -103,8 +103,10 @@ def phase_cost(name: str, phase: dict, cpus: int) -> list[str]:
     machine = cpu["machine_cpu_ms_per_case"]
     processes = ", ".join(f"{process} {ms:.2f}" for process, ms in cpu["cpu_ms_per_case"].items() if ms >= 0.05)
     infrastructure = cpu["infrastructure_cpu_ms_per_case"]
+    measuring = ", ".join(f"{part} {ms:.2f}" for part, ms in cpu.get("measuring_cpu_ms_per_case", {}).items())
     return [f"{name}, CPU ms a case: Whistle {cpu['whistle_cpu_ms_per_case']} ({processes}); PostgreSQL "
-            f"{infrastructure['postgresql']:.2f}, RabbitMQ {infrastructure['rabbitmq']:.2f}; the machine {machine}, "
+            f"{infrastructure['postgresql']:.2f}, RabbitMQ {infrastructure['rabbitmq']:.2f}; {measuring}; "
+            f"the machine {machine}, "
             f"{100 * cpu['machine_busy_share']:.0f} % busy: at that cost {cpus} cores carry at most "
             f"{cpus * 1000 / max(machine, 1e-9):.0f} cases/s"]
 
