@@ -6,6 +6,7 @@ import importlib
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -52,6 +53,20 @@ class Platform:
 
     def runtime(self, service: str):
         return self.apps[service].extensions["whistle"]
+
+
+class Clock:
+    """A clock the test moves by hand (a runtime's now() and a consumer's ctx.now read it)."""
+
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20, interval: float = 0.05, what: str = ""):

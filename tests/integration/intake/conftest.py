@@ -4,7 +4,7 @@ the tests move; helpers to read what was stored and emitted."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -13,21 +13,7 @@ from services.common.consumer import HandlerContext
 from services.common.events import build_event, parse_event
 from services.intake import handlers
 from services.intake.models import Case, outbox
-from tests.platform import Platform, dev_config
-
-
-class Clock:
-    """A clock the test moves by hand (runtime().now() and ctx.now read it)."""
-
-    def __init__(self, start: datetime):
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
+from tests.platform import Clock, Platform, dev_config
 
 
 class Intake:

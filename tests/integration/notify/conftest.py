@@ -3,7 +3,7 @@ and its sender is called with a chosen ``now``, so backoff is shown without slee
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,29 +12,18 @@ from services.common.events import build_event, parse_event
 from services.notify.handlers import HANDLERS
 from services.notify.worker import build_sender
 from tests.integration.notify.receivers import Mailbox, Receiver
-from tests.platform import Platform, dev_config
+from tests.platform import Clock, Platform, dev_config
 
 SECRET = "w" * 40
+START = datetime(2026, 6, 3, 8, 0, tzinfo=UTC)
 CASE_ID = "0b7e3f6a-4c1d-4f7e-9a55-2f1c8d9e0a11"
 TASK_ID = "5d2a9c1e-7b3f-4e8a-b6d4-1a2b3c4d5e6f"
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = datetime(2026, 6, 3, 8, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs) -> datetime:
-        self.now += timedelta(**kwargs)
-        return self.now
 
 
 class Notify:
     """The notify app, its runtime and a sender; ``feed`` applies an event as the consumer would."""
 
-    def __init__(self, platform: Platform, clock: FakeClock):
+    def __init__(self, platform: Platform, clock: Clock):
         self.platform = platform
         self.clock = clock
         self.client = platform.client("notify")
@@ -65,7 +54,7 @@ class Notify:
 
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return Clock(START)
 
 
 @pytest.fixture

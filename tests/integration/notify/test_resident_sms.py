@@ -15,8 +15,8 @@ from sqlalchemy import MetaData, select
 from werkzeug.serving import make_server
 
 from services.notify.models import metadata
-from tests.integration.notify.conftest import FakeClock, Notify, case_event, task_assigned
-from tests.platform import Platform, dev_config
+from tests.integration.notify.conftest import START, Notify, case_event, task_assigned
+from tests.platform import Clock, Platform, dev_config
 
 PHONE = "13800138000"
 CASE = {"title": "地下车库自来水主管网渗漏", "category": "water_supply", "severity": "urgent",
@@ -34,7 +34,7 @@ def free_port() -> int:
 def stack(tmp_path):
     """Intake behind a real HTTP server, notify beside it with the file SMS sink."""
     port = free_port()
-    clock = FakeClock()
+    clock = Clock(START)
     config = dev_config(tmp_path, CLOCK=clock, INTAKE_URL=f"http://127.0.0.1:{port}", SMS_PROVIDER="file")
     platform = Platform(config, services=("intake", "notify"))
     server = make_server("127.0.0.1", port, platform.apps["intake"], threaded=True)

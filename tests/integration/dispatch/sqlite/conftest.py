@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -15,21 +15,9 @@ from services.common.db import new_id
 from services.common.events import build_event
 from services.dispatch.models import Timer, metadata
 from services.dispatch.worker import build_worker
-from tests.platform import Platform, bus_message, dev_config
+from tests.platform import Clock, Platform, bus_message, dev_config
 
 START = datetime(2026, 6, 3, 7, 0, tzinfo=UTC)  # 7 a.m. — when the valve bursts
-
-
-class Clock:
-    def __init__(self, start: datetime = START):
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 class Desk:
@@ -140,7 +128,7 @@ def desk_config(tmp_path, clock: Clock, **extra) -> dict:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture

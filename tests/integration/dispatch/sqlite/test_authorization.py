@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Clock, Desk, desk_config
+from .conftest import START, Clock, Desk, desk_config
 
 ROLES = ("anonymous", "staff", "water", "housing", "auditor", "admin", "service")
 EVERYONE = {"staff", "water", "housing", "auditor", "admin", "service"}
@@ -15,7 +15,7 @@ OWNER = {"water", "admin"}  # the task is water's; admins may do everything
 
 @pytest.fixture(scope="module")
 def shared_desk(tmp_path_factory):
-    clock = Clock()
+    clock = Clock(START)
     running = Desk(desk_config(tmp_path_factory.mktemp("authz"), clock), clock)
     yield running
     running.close()

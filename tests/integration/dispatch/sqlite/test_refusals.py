@@ -7,12 +7,12 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from services.dispatch import errors
 
-from .conftest import Clock, Desk, desk_config
+from .conftest import START, Clock, Desk, desk_config
 
 
 @pytest.fixture(scope="module")
 def shared_desk(tmp_path_factory):
-    clock = Clock()
+    clock = Clock(START)
     running = Desk(desk_config(tmp_path_factory.mktemp("refusals"), clock), clock)
     yield running
     running.close()
