@@ -85,7 +85,6 @@ def machine_busy_seconds() -> float:
     return (sum(fields) - fields[3] - fields[4]) / TICKS
 
 
-
 class PhaseMeter:
     """CPU over one phase, from when the meter is made: each named process's (a gunicorn master's
     workers each under its own name, as ``snapshot`` names them), PostgreSQL's, RabbitMQ's and the
@@ -114,9 +113,10 @@ class PhaseMeter:
                 "whistle_cpu_ms_per_case": round(sum(processes.values()), 2),
                 "infrastructure_cpu_ms_per_case": {name: per_case(infrastructure[name] - before[name])
                                                    for name in infrastructure},
-                # The measuring shares the machine: the load generator runs as this process's
-                # child, waited for when its load is sent; the department's receiver, following the
-                # cases and the autovacuum stand-in run in this process.
+                # The measuring shares the machine. The load generator runs as this process's
+                # child, waited for when its load is sent (so are py-spy's samplers, with --py-spy);
+                # the department's receiver, following the cases and the autovacuum stand-in run in
+                # this process.
                 "measuring_cpu_ms_per_case": {
                     "load generator": per_case(own.children_user + own.children_system
                                                - own_before.children_user - own_before.children_system),
