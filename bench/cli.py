@@ -103,9 +103,9 @@ def phase_cost(name: str, phase: dict, cpus: int) -> list[str]:
     machine = cpu["machine_cpu_ms_per_case"]
     processes = ", ".join(f"{process} {ms:.2f}" for process, ms in cpu["cpu_ms_per_case"].items() if ms >= 0.05)
     infrastructure = cpu["infrastructure_cpu_ms_per_case"]
-    measuring = ", ".join(f"{part} {ms:.2f}" for part, ms in cpu.get("measuring_cpu_ms_per_case", {}).items())
+    measuring = "".join(f", {part} {ms:.2f}" for part, ms in cpu.get("measuring_cpu_ms_per_case", {}).items())
     return [f"{name}, CPU ms a case: Whistle {cpu['whistle_cpu_ms_per_case']} ({processes}); PostgreSQL "
-            f"{infrastructure['postgresql']:.2f}, RabbitMQ {infrastructure['rabbitmq']:.2f}; {measuring}; "
+            f"{infrastructure['postgresql']:.2f}, RabbitMQ {infrastructure['rabbitmq']:.2f}{measuring}; "
             f"the machine {machine}, {100 * cpu['machine_busy_share']:.0f} % busy: at that cost {cpus} cores "
             f"carry at most {cpus * 1000 / max(machine, 1e-9):.0f} cases/s"]
 
