@@ -9,23 +9,25 @@ from pathlib import Path
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def children(pid: int) -> list[int]:
-    found = []
+def children_by_parent() -> dict[int, list[int]]:
+    """Every process's children, from one pass over /proc: the memory sampler takes a snapshot
+    every second while the platform runs, and a pass per process it follows cost the machine a
+    few per cent of a core."""
+    found: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
+            found.setdefault(int(fields[1]), []).append(int(entry.name))
     return found
 
 
-def tree(pid: int) -> list[int]:
+def tree(pid: int, children: dict[int, list[int]]) -> list[int]:
     pids = [pid]
-    for child in children(pid):
-        pids += tree(child)
+    for child in sorted(children.get(pid, [])):
+        pids += tree(child, children)
     return pids
 
 
@@ -51,9 +53,9 @@ def cpu_seconds(pid: int) -> float:
 
 def snapshot(named: dict[str, int]) -> dict[str, dict[str, float]]:
     """{process name: {"rss_mb", "cpu_s"}} for each named process and each of its children."""
-    result = {}
+    result, children = {}, children_by_parent()
     for name, pid in named.items():
-        for i, member in enumerate(tree(pid)):
+        for i, member in enumerate(tree(pid, children)):
             label = name if i == 0 else f"{name}/{i}"
             result[label] = {"pid": member, "rss_mb": round(rss_mb(member), 1), "cpu_s": cpu_seconds(member)}
     return result
