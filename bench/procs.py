@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+from services.common.cpu_load import cpu_ticks
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -82,9 +84,10 @@ def infrastructure_cpu() -> dict[str, float]:
 
 
 def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy (all cores, everything but idle and iowait)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields) - fields[3] - fields[4]) / TICKS
+    """CPU seconds the whole machine spent busy (all cores, everything but idle and iowait), read
+    as the consumers read their load (services/common/cpu_load.py)."""
+    total, idle = cpu_ticks() or (0, 0)
+    return (total - idle) / TICKS
 
 
 class PhaseMeter:

@@ -38,14 +38,14 @@ class CpuLoad:
         self.path = path
         self.interval = interval
         self.clock = clock
-        self._counters = self._read()
+        self._counters = cpu_ticks(path)
         self._read_at = clock()
         self._busy: float | None = None
 
     def busy(self) -> float | None:
         now = self.clock()
         if now - self._read_at >= self.interval:
-            counters = self._read()
+            counters = cpu_ticks(self.path)
             if counters is None or self._counters is None:
                 self._busy = None  # no reading to go by, not an old one
             elif counters[0] > self._counters[0]:
@@ -54,15 +54,17 @@ class CpuLoad:
             self._counters, self._read_at = counters, now
         return self._busy
 
-    def _read(self) -> tuple[int, int] | None:
-        """(all ticks, idle ticks) since boot, over every CPU: the first line of /proc/stat, ``cpu``
-        then user, nice, system, idle, iowait, irq, softirq, steal (guest time is inside user)."""
-        try:
-            with open(self.path, encoding="ascii") as stat:
-                fields = stat.readline().split()
-        except OSError:
-            return None
-        if len(fields) < 9 or fields[0] != "cpu":
-            return None
-        ticks = [int(value) for value in fields[1:9]]
-        return sum(ticks), ticks[3] + ticks[4]
+
+def cpu_ticks(path: str = "/proc/stat") -> tuple[int, int] | None:
+    """(all ticks, idle ticks) since boot, over every CPU, or None where there is no such file: the
+    first line of /proc/stat, ``cpu`` then user, nice, system, idle, iowait, irq, softirq, steal
+    (guest time is inside user, so the fields after steal are not counted again)."""
+    try:
+        with open(path, encoding="ascii") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    ticks = [int(value) for value in fields[1:9]]
+    return sum(ticks), ticks[3] + ticks[4]
