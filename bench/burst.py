@@ -20,7 +20,7 @@ import psycopg
 from . import procs
 from .micro_infra import database_name, database_url
 from .receiver import Receiver
-from .run import SECRET, Bench
+from .run import SECRET, Bench, pids
 
 DB_COUNTERS = ("xact_commit", "tup_returned", "tup_fetched", "tup_inserted", "tup_updated")
 
@@ -55,7 +55,7 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
         bench.vacuum_once()
         time.sleep(3)
         counters_before = database_counters(bench)
-        meter = procs.PhaseMeter({name: process.pid for name, process in stack.processes.items()})
+        meter = procs.PhaseMeter(pids(stack))
         sampled = {name: figures["pid"] for name, figures in meter.before.items()
                    if name.endswith("worker") or name.startswith("intake-web/")}
         spies = start_py_spy(sampled, bench.workdir) if py_spy else []

@@ -181,7 +181,7 @@ class Bench:
     def closed_loop(self, stack: LocalStack, token: str, receiver: Receiver) -> None:
         duration = 10 if self.quick else 30
         print(f"closed loop: 32 clients for {duration}s")
-        meter = procs.PhaseMeter({name: process.pid for name, process in stack.processes.items()})
+        meter = procs.PhaseMeter(pids(stack))
         results = self.loadgen(f"{stack.url('intake')}/v1/cases", token, concurrency=32, duration=duration)
         accepted = [r for r in results if r["status"] == 201]
         begin = min(r["started"] for r in results)
@@ -196,7 +196,7 @@ class Bench:
     def burst(self, stack: LocalStack, token: str, receiver: Receiver) -> None:
         count = 1000 if self.quick else 10000
         print(f"burst: {count} cases as fast as intake takes them, then drain")
-        meter = procs.PhaseMeter({name: process.pid for name, process in stack.processes.items()})
+        meter = procs.PhaseMeter(pids(stack))
         results = self.loadgen(f"{stack.url('intake')}/v1/cases", token, concurrency=48, count=count)
         accepted = [r for r in results if r["status"] == 201]
         begin = min(r["started"] for r in results)
@@ -262,7 +262,7 @@ class Bench:
 
     def sample_memory(self, stack: LocalStack, stop_event: threading.Event) -> None:
         while not stop_event.wait(1.0):
-            for name, figures in procs.snapshot({k: p.pid for k, p in stack.processes.items()}).items():
+            for name, figures in procs.snapshot(pids(stack)).items():
                 self.peak_rss[name] = max(self.peak_rss.get(name, 0.0), figures["rss_mb"])
 
     def run(self) -> dict:
@@ -273,9 +273,8 @@ class Bench:
             print("floors: raw broker and bare Flask/gunicorn")
             self.floors()
             stack, token = self.start_platform(receiver)
-            cpu_before = procs.snapshot({k: p.pid for k, p in stack.processes.items()})
+            whole_run = procs.PhaseMeter(pids(stack))
             first_case = self.submitted  # the floors' requests went through the load generator too
-            infra_before, busy_before = procs.infrastructure_cpu(), procs.machine_busy_seconds()
             sampling = threading.Event()
             sampler = threading.Thread(target=self.sample_memory, args=(stack, sampling), daemon=True)
             sampler.start()
@@ -284,22 +283,16 @@ class Bench:
             self.closed_loop(stack, token, receiver)
             self.burst(stack, token, receiver)
             sampling.set()
-            cpu_after = procs.snapshot({k: p.pid for k, p in stack.processes.items()})
             cases = self.submitted - first_case
-            self.results["cases"] = cases
-            self.results["processes"] = {
-                name: {"peak_rss_mb": round(self.peak_rss.get(name, 0.0), 1),
-                       "cpu_ms_per_case": round(1000 * (after["cpu_s"] - cpu_before.get(name, {}).get("cpu_s", 0.0))
-                                                / max(cases, 1), 3)}
-                for name, after in cpu_after.items()}
-            self.results["cpu_ms_per_case_total"] = round(
-                sum(p["cpu_ms_per_case"] for p in self.results["processes"].values()), 2)
-            infra_after = procs.infrastructure_cpu()
-            self.results["infrastructure_cpu_ms_per_case"] = {
-                name: round(1000 * (infra_after[name] - infra_before[name]) / max(cases, 1), 3) for name in infra_after}
             # Everything the machine did meanwhile, the load generator and the receiver included.
-            self.results["machine_cpu_ms_per_case"] = round(
-                1000 * (procs.machine_busy_seconds() - busy_before) / max(cases, 1), 2)
+            cost = whole_run.read(cases)
+            self.results["cases"] = cases
+            self.results["processes"] = {name: {"peak_rss_mb": round(self.peak_rss.get(name, 0.0), 1),
+                                                "cpu_ms_per_case": ms}
+                                         for name, ms in cost["cpu_ms_per_case"].items()}
+            self.results["cpu_ms_per_case_total"] = cost["whistle_cpu_ms_per_case"]
+            self.results["infrastructure_cpu_ms_per_case"] = cost["infrastructure_cpu_ms_per_case"]
+            self.results["machine_cpu_ms_per_case"] = cost["machine_cpu_ms_per_case"]
             self.results["webhooks"] = {"received": receiver.total, "bad_signatures": receiver.bad_signatures}
         finally:
             receiver.close()
@@ -325,6 +318,11 @@ FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
 """
 VACUUM_COMMANDS = {(True, True): "VACUUM (ANALYZE)", (True, False): "VACUUM", (False, True): "ANALYZE",
                    (False, False): None}  # (vacuum due, analyze due) → what autovacuum runs
+
+
+def pids(stack: LocalStack) -> dict[str, int]:
+    """The stack's processes by name, as procs' snapshots and meters follow them."""
+    return {name: process.pid for name, process in stack.processes.items()}
 
 
 def autovacuum_on() -> bool:
