@@ -1,7 +1,8 @@
 """`whistle bench --burst N [--py-spy]`: where a case's CPU goes. The platform as in `make bench`,
 one burst of N cases as fast as intake takes them, followed until every case is through audit; then
-the CPU a case cost in each process, PostgreSQL, RabbitMQ and the whole machine, and the
-transactions and rows a case cost in each service's database. With ``--py-spy`` every worker and
+the CPU a case cost in each process, PostgreSQL, RabbitMQ and the whole machine, the
+transactions and rows a case cost in each service's database, and which tables those rows were read
+from, and how. With ``--py-spy`` every worker and
 intake's web workers are sampled meanwhile (py-spy, only while holding the GIL), and their
 collapsed stacks written beside the run for a flame graph. The figures before and after each change
 in bench/README.md come from runs of this."""
@@ -23,6 +24,8 @@ from .receiver import Receiver
 from .run import SECRET, Bench, pids
 
 DB_COUNTERS = ("xact_commit", "tup_returned", "tup_fetched", "tup_inserted", "tup_updated")
+# Per table, how its rows were reached: a database's "rows returned" above is these reads summed.
+TABLE_COUNTERS = ("seq_scan", "seq_tup_read", "idx_scan", "idx_tup_fetch")
 
 
 def database_counters(bench: Bench) -> dict[str, tuple[int, ...]]:
@@ -31,6 +34,18 @@ def database_counters(bench: Bench) -> dict[str, tuple[int, ...]]:
                             "WHERE datname = ANY(%s)",
                             ([database_name(url) for url in bench.databases.values()],)).fetchall()
     return {name.rsplit("_", 1)[1]: tuple(values) for name, *values in rows}
+
+
+def table_counters(bench: Bench) -> dict[tuple[str, str], tuple[int, ...]]:
+    """(service, table): the scans and the rows they read, from each database's pg_stat_user_tables."""
+    counters = {}
+    for url in bench.databases.values():
+        service = database_name(url).rsplit("_", 1)[1]
+        with psycopg.connect(url) as conn:
+            for table, *values in conn.execute(f"SELECT relname, {', '.join(TABLE_COUNTERS)} "
+                                               "FROM pg_stat_user_tables"):
+                counters[service, table] = tuple(value or 0 for value in values)
+    return counters
 
 
 def start_py_spy(pids: dict[str, int], out: Path) -> list[subprocess.Popen]:
@@ -54,7 +69,7 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
         bench.loadgen(url, token, concurrency=8, count=100)  # warm up: pools, prepared statements
         bench.vacuum_once()
         time.sleep(3)
-        counters_before = database_counters(bench)
+        counters_before, tables_before = database_counters(bench), table_counters(bench)
         meter = procs.PhaseMeter(pids(stack))
         sampled = {name: figures["pid"] for name, figures in meter.before.items()
                    if name.endswith("worker") or name.startswith("intake-web/")}
@@ -69,7 +84,7 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
             spy.wait(60)
         cost = meter.read(len(accepted))
         time.sleep(0.6)  # PostgreSQL's statistics are sent every 500 ms
-        counters_after = database_counters(bench)
+        counters_after, tables_after = database_counters(bench), table_counters(bench)
     finally:
         stopping.set()
         receiver.close()
@@ -101,6 +116,13 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
         deltas = (f"{name.replace('tup_', 'rows ')} {(a - b) / cases:7.2f}"
                   for name, a, b in zip(DB_COUNTERS, values, counters_before[service], strict=True))
         print(f"  {service:9s} " + "  ".join(deltas))
+    print("\nper case, the tables read most (rows read by sequential scans and fetched through indexes)")
+    reads = {key: [(a - b) / cases for a, b in zip(values, tables_before.get(key, (0,) * 4), strict=True)]
+             for key, values in tables_after.items()}
+    busiest = sorted(reads.items(), key=lambda item: item[1][1] + item[1][3], reverse=True)[:8]
+    for (service, table), (seq_scans, seq_rows, index_scans, index_rows) in busiest:
+        print(f"  {service + '.' + table:32s} seq scans {seq_scans:5.2f} reading {seq_rows:8.2f} rows  "
+              f"index scans {index_scans:5.2f} fetching {index_rows:8.2f}")
     if spies:
         print(f"\npy-spy collapsed stacks: {bench.workdir}/*.txt")
     return 0 if len(done) == len(accepted) else 1
