@@ -1,11 +1,10 @@
 """`whistle bench --burst N [--py-spy]`: where a case's CPU goes. The platform as in `make bench`,
 one burst of N cases as fast as intake takes them, followed until every case is through audit; then
-the CPU a case cost in each process, PostgreSQL, RabbitMQ and the whole machine, the
-transactions and rows a case cost in each service's database, and which tables those rows were read
-from, and how. With ``--py-spy`` every worker and
-intake's web workers are sampled meanwhile (py-spy, only while holding the GIL), and their
-collapsed stacks written beside the run for a flame graph. The figures before and after each change
-in bench/README.md come from runs of this."""
+the CPU a case cost in each process, PostgreSQL, RabbitMQ and the whole machine, the transactions
+and rows a case cost in each service's database, and the tables those rows were read from, and how.
+With ``--py-spy`` every worker and intake's web workers are sampled meanwhile (py-spy, only while
+holding the GIL), and their collapsed stacks written beside the run for a flame graph. The figures
+before and after each change in bench/README.md come from runs of this."""
 
 from __future__ import annotations
 
@@ -24,7 +23,8 @@ from .receiver import Receiver
 from .run import SECRET, Bench, pids
 
 DB_COUNTERS = ("xact_commit", "tup_returned", "tup_fetched", "tup_inserted", "tup_updated")
-# Per table, how its rows were reached: a database's "rows returned" above is these reads summed.
+# Per table, how its rows were reached: sequential scans and the rows they read (a part of the
+# database's "rows returned"), index scans and the rows they fetched (its "rows fetched").
 TABLE_COUNTERS = ("seq_scan", "seq_tup_read", "idx_scan", "idx_tup_fetch")
 
 
@@ -117,7 +117,8 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
                   for name, a, b in zip(DB_COUNTERS, values, counters_before[service], strict=True))
         print(f"  {service:9s} " + "  ".join(deltas))
     print("\nper case, the tables read most (rows read by sequential scans and fetched through indexes)")
-    reads = {key: [(a - b) / cases for a, b in zip(values, tables_before.get(key, (0,) * 4), strict=True)]
+    unread = (0,) * len(TABLE_COUNTERS)  # a table created meanwhile
+    reads = {key: [(a - b) / cases for a, b in zip(values, tables_before.get(key, unread), strict=True)]
              for key, values in tables_after.items()}
     busiest = sorted(reads.items(), key=lambda item: item[1][1] + item[1][3], reverse=True)[:8]
     for (service, table), (seq_scans, seq_rows, index_scans, index_rows) in busiest:
