@@ -20,7 +20,7 @@ import psycopg
 from . import procs
 from .micro_infra import database_name, database_url
 from .receiver import Receiver
-from .run import SECRET, Bench, pids
+from .run import SECRET, Bench, pids, service_of
 
 DB_COUNTERS = ("xact_commit", "tup_returned", "tup_fetched", "tup_inserted", "tup_updated")
 # Per table, how its rows were reached: sequential scans and the rows they read (a part of the
@@ -33,14 +33,14 @@ def database_counters(bench: Bench) -> dict[str, tuple[int, ...]]:
         rows = conn.execute(f"SELECT datname, {', '.join(DB_COUNTERS)} FROM pg_stat_database "
                             "WHERE datname = ANY(%s)",
                             ([database_name(url) for url in bench.databases.values()],)).fetchall()
-    return {name.rsplit("_", 1)[1]: tuple(values) for name, *values in rows}
+    return {service_of(name): tuple(values) for name, *values in rows}
 
 
 def table_counters(bench: Bench) -> dict[tuple[str, str], tuple[int, ...]]:
     """(service, table): the scans and the rows they read, from each database's pg_stat_user_tables."""
     counters = {}
     for url in bench.databases.values():
-        service = database_name(url).rsplit("_", 1)[1]
+        service = service_of(database_name(url))
         with psycopg.connect(url) as conn:
             for table, *values in conn.execute(f"SELECT relname, {', '.join(TABLE_COUNTERS)} "
                                                "FROM pg_stat_user_tables"):

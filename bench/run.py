@@ -320,6 +320,12 @@ VACUUM_COMMANDS = {(True, True): "VACUUM (ANALYZE)", (True, False): "VACUUM", (F
                    (False, False): None}  # (vacuum due, analyze due) → what autovacuum runs
 
 
+def service_of(database: str) -> str:
+    """The service a bench database belongs to: ``Bench.setup`` names them
+    whistle_bench_<run>_<service>."""
+    return database.rsplit("_", 1)[1]
+
+
 def pids(stack: LocalStack) -> dict[str, int]:
     """The stack's processes by name, as procs' snapshots and meters follow them."""
     return {name: process.pid for name, process in stack.processes.items()}
