@@ -45,8 +45,9 @@ test-e2e: $(STAMP) ## services as real processes
 test-faults: $(STAMP) ## the bus under faults: processes killed, broker and PostgreSQL restarted (needs both)
 	WHISTLE_REQUIRE_BROKER=1 $(PYTEST) tests/integration/faults -q
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff check and ruff format --check
 	$(BIN)/ruff check services tests bench
+	$(BIN)/ruff format --check services tests bench
 
 contract: ## check a running server against API.md (BASE_URL=http://127.0.0.1:8000)
 	../shared/tools/contract-check $${BASE_URL:-http://127.0.0.1:8000}

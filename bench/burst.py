@@ -30,9 +30,10 @@ TABLE_COUNTERS = ("seq_scan", "seq_tup_read", "idx_scan", "idx_tup_fetch")
 
 def database_counters(bench: Bench) -> dict[str, tuple[int, ...]]:
     with psycopg.connect(database_url("postgres")) as conn:
-        rows = conn.execute(f"SELECT datname, {', '.join(DB_COUNTERS)} FROM pg_stat_database "
-                            "WHERE datname = ANY(%s)",
-                            ([database_name(url) for url in bench.databases.values()],)).fetchall()
+        rows = conn.execute(
+            f"SELECT datname, {', '.join(DB_COUNTERS)} FROM pg_stat_database WHERE datname = ANY(%s)",
+            ([database_name(url) for url in bench.databases.values()],),
+        ).fetchall()
     return {service_of(name): tuple(values) for name, *values in rows}
 
 
@@ -42,8 +43,7 @@ def table_counters(bench: Bench) -> dict[tuple[str, str], tuple[int, ...]]:
     for url in bench.databases.values():
         service = service_of(database_name(url))
         with psycopg.connect(url) as conn:
-            for table, *values in conn.execute(f"SELECT relname, {', '.join(TABLE_COUNTERS)} "
-                                               "FROM pg_stat_user_tables"):
+            for table, *values in conn.execute(f"SELECT relname, {', '.join(TABLE_COUNTERS)} FROM pg_stat_user_tables"):
                 counters[service, table] = tuple(value or 0 for value in values)
     return counters
 
@@ -52,10 +52,27 @@ def start_py_spy(pids: dict[str, int], out: Path) -> list[subprocess.Popen]:
     exe = shutil.which("py-spy")
     if exe is None:
         raise SystemExit("--py-spy needs py-spy on the PATH (pip install py-spy)")
-    return [subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", "200", "--gil", "--nonblocking",
-                              "--format", "raw", "--output", str(out / f"{name.replace('/', '-')}.txt")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for name, pid in pids.items()]
+    return [
+        subprocess.Popen(
+            [
+                exe,
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "200",
+                "--gil",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "--output",
+                str(out / f"{name.replace('/', '-')}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+    ]
 
 
 def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
@@ -71,8 +88,11 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
         time.sleep(3)
         counters_before, tables_before = database_counters(bench), table_counters(bench)
         meter = procs.PhaseMeter(pids(stack))
-        sampled = {name: figures["pid"] for name, figures in meter.before.items()
-                   if name.endswith("worker") or name.startswith("intake-web/")}
+        sampled = {
+            name: figures["pid"]
+            for name, figures in meter.before.items()
+            if name.endswith("worker") or name.startswith("intake-web/")
+        }
         spies = start_py_spy(sampled, bench.workdir) if py_spy else []
         results = bench.loadgen(url, token, concurrency=48, count=count)
         accepted = [r for r in results if r["status"] == 201]
@@ -93,8 +113,10 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
         bench.teardown()
     cases = max(len(accepted), 1)
     print(f"Python {sys.version.split()[0]} ({sys._base_executable})")
-    print(f"{len(accepted)} cases accepted, {len(done)} through audit in {finished - begin:.1f} s: "
-          f"{len(done) / (finished - begin):.1f} cases/s")
+    print(
+        f"{len(accepted)} cases accepted, {len(done)} through audit in {finished - begin:.1f} s: "
+        f"{len(done) / (finished - begin):.1f} cases/s"
+    )
     print("\nCPU ms a case")
     for name, ms in cost["cpu_ms_per_case"].items():
         if ms >= 0.01:
@@ -102,28 +124,38 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
     infra = cost["infrastructure_cpu_ms_per_case"]
     for name, ms in {**infra, **cost["measuring_cpu_ms_per_case"]}.items():
         print(f"  {name:18s} {ms:6.2f}")
-    print(f"  {'whole machine':18s} {cost['machine_cpu_ms_per_case']:6.2f}, "
-          f"{100 * cost['machine_busy_share']:.0f} % of its cores busy")
+    print(
+        f"  {'whole machine':18s} {cost['machine_cpu_ms_per_case']:6.2f}, "
+        f"{100 * cost['machine_busy_share']:.0f} % of its cores busy"
+    )
     # This machine's speed moves by up to a third between runs minutes apart. RabbitMQ carries the
     # same messages a case whatever Whistle's Python does, so for a change that leaves the messaging
     # alone, Whistle's CPU relative to RabbitMQ's compares two runs better than milliseconds do.
     whistle = cost["whistle_cpu_ms_per_case"]
     if infra.get("rabbitmq"):
-        print(f"  Whistle's processes {whistle:.2f} ms, {whistle / infra['rabbitmq']:.2f} × RabbitMQ's CPU; "
-              f"PostgreSQL {infra['postgresql'] / infra['rabbitmq']:.2f} ×")
+        print(
+            f"  Whistle's processes {whistle:.2f} ms, {whistle / infra['rabbitmq']:.2f} × RabbitMQ's CPU; "
+            f"PostgreSQL {infra['postgresql'] / infra['rabbitmq']:.2f} ×"
+        )
     print("\nper case, in each service's database")
     for service, values in sorted(counters_after.items()):
-        deltas = (f"{name.replace('tup_', 'rows ')} {(a - b) / cases:7.2f}"
-                  for name, a, b in zip(DB_COUNTERS, values, counters_before[service], strict=True))
+        deltas = (
+            f"{name.replace('tup_', 'rows ')} {(a - b) / cases:7.2f}"
+            for name, a, b in zip(DB_COUNTERS, values, counters_before[service], strict=True)
+        )
         print(f"  {service:9s} " + "  ".join(deltas))
     print("\nper case, the tables read most (rows read by sequential scans and fetched through indexes)")
     unread = (0,) * len(TABLE_COUNTERS)  # a table created meanwhile
-    reads = {key: [(a - b) / cases for a, b in zip(values, tables_before.get(key, unread), strict=True)]
-             for key, values in tables_after.items()}
+    reads = {
+        key: [(a - b) / cases for a, b in zip(values, tables_before.get(key, unread), strict=True)]
+        for key, values in tables_after.items()
+    }
     busiest = sorted(reads.items(), key=lambda item: item[1][1] + item[1][3], reverse=True)[:8]
     for (service, table), (seq_scans, seq_rows, index_scans, index_rows) in busiest:
-        print(f"  {service + '.' + table:32s} seq scans {seq_scans:5.2f} reading {seq_rows:8.2f} rows  "
-              f"index scans {index_scans:5.2f} fetching {index_rows:8.2f}")
+        print(
+            f"  {service + '.' + table:32s} seq scans {seq_scans:5.2f} reading {seq_rows:8.2f} rows  "
+            f"index scans {index_scans:5.2f} fetching {index_rows:8.2f}"
+        )
     if spies:
         print(f"\npy-spy collapsed stacks: {bench.workdir}/*.txt")
     return 0 if len(done) == len(accepted) else 1

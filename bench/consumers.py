@@ -64,7 +64,7 @@ def outbox_events(runtime) -> list[tuple[str, str]]:
 
 def apply_in_batches(worker, events: list[tuple[str, str]], batch: int = BATCH) -> None:
     for start in range(0, len(events), batch):
-        outcomes = worker.consumer.apply([Delivery(event) for event in events[start:start + batch]])
+        outcomes = worker.consumer.apply([Delivery(event) for event in events[start : start + batch]])
         failed = [error for _message, outcome, error in outcomes if outcome != "ack"]
         assert not failed, failed
 
@@ -85,12 +85,26 @@ def submit_cases(count: int) -> list[tuple[str, str]]:
 def notification_sent(task_assigned: str) -> tuple[str, str]:
     """The notice notify's sender writes once a task's webhook was received (sender._notice)."""
     cause = parse_event(task_assigned)
-    return "notification.sent", encode(build_event("notification.sent", {
-        "delivery_id": cause.id, "event_id": cause.id, "event_type": cause.type, "channel": "webhook",
-        "recipient": "http://127.0.0.1:9/hooks/" + cause.data["department"], "address": None,
-        "attempts": 1, "case_id": cause.case_id, "department": cause.data["department"],
-        "community": cause.data.get("community"), "error": None,
-    }, service="notify", correlation_id=cause.correlation_id)).decode()
+    return "notification.sent", encode(
+        build_event(
+            "notification.sent",
+            {
+                "delivery_id": cause.id,
+                "event_id": cause.id,
+                "event_type": cause.type,
+                "channel": "webhook",
+                "recipient": "http://127.0.0.1:9/hooks/" + cause.data["department"],
+                "address": None,
+                "attempts": 1,
+                "case_id": cause.case_id,
+                "department": cause.data["department"],
+                "community": cause.data.get("community"),
+                "error": None,
+            },
+            service="notify",
+            correlation_id=cause.correlation_id,
+        )
+    ).decode()
 
 
 def make_events(dispatch) -> list[tuple[str, str]]:
@@ -109,8 +123,9 @@ def make_events(dispatch) -> list[tuple[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--service", choices=SERVICES, required=True, help="whose consumer applies the events")
-    parser.add_argument("--count", type=int, default=None,
-                        help="events applied after the warm-up (default: all the service consumes)")
+    parser.add_argument(
+        "--count", type=int, default=None, help="events applied after the warm-up (default: all the service consumes)"
+    )
     parser.add_argument("--batch", type=int, default=BATCH, help="events a batch (default: %(default)s)")
     args = parser.parse_args()
     dbs = Databases()
@@ -119,12 +134,12 @@ def main() -> None:
         migrate(service, url)
         os.environ[f"WHISTLE_{service.upper()}_DATABASE_URL"] = url
     data_dir = tempfile.mkdtemp(prefix="whistle-consumers-")  # audit's checkpoint key, say
-    os.environ.update({"WHISTLE_JWT_SECRET": JWT_SECRET, "WHISTLE_LOG_LEVEL": "WARNING",
-                       "WHISTLE_DATA_DIR": data_dir})
+    os.environ.update({"WHISTLE_JWT_SECRET": JWT_SECRET, "WHISTLE_LOG_LEVEL": "WARNING", "WHISTLE_DATA_DIR": data_dir})
 
     def build(service: str, config: dict | None = None):
         return importlib.import_module(f"services.{service}.worker").build_worker(
-            config, **({"send": False} if service == "notify" else {}))
+            config, **({"send": False} if service == "notify" else {})
+        )
 
     # The events are made by a dispatch worker of their own: measured on the same database, dispatch
     # would find every case.reported applied already and count only what skipping a duplicate costs.
@@ -136,12 +151,14 @@ def main() -> None:
         worker = workers[args.service]
         mine = [event for event in events if event[0] in worker.consumer.handlers]
         apply_in_batches(worker, mine[:WARM_UP], args.batch)
-        measured = mine[WARM_UP:] if args.count is None else mine[WARM_UP:WARM_UP + args.count]
+        measured = mine[WARM_UP:] if args.count is None else mine[WARM_UP : WARM_UP + args.count]
         started = time.process_time()
         apply_in_batches(worker, measured, args.batch)
         spent = time.process_time() - started
-        print(f"{args.service}: {len(measured)} events applied after {WARM_UP}: "
-              f"{1000 * spent / max(len(measured), 1):.3f} ms of CPU each")
+        print(
+            f"{args.service}: {len(measured)} events applied after {WARM_UP}: "
+            f"{1000 * spent / max(len(measured), 1):.3f} ms of CPU each"
+        )
     finally:
         for worker in workers.values():
             worker.runtime.engine.dispose()

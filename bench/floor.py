@@ -64,5 +64,8 @@ def broker_floor(broker_url: str, messages: int = 20000, batch: int = 500) -> di
         done.wait(120)
         finished = time.perf_counter()
         queue(conn.default_channel).delete()
-    return {"messages": messages, "publish_per_s": round(messages / (published - started)),
-            "end_to_end_per_s": round(messages / (finished - started))}
+    return {
+        "messages": messages,
+        "publish_per_s": round(messages / (published - started)),
+        "end_to_end_per_s": round(messages / (finished - started)),
+    }

@@ -78,9 +78,11 @@ def request(method: str, url: str, body: bytes | None, headers: dict[str, str]) 
 def case_body(n: int) -> bytes:
     """Case n as submitted: its own title and address, at its point of the lattice."""
     lat, lon = position(n)
-    body = {**CASE, "title": f"{CASE['title']} #{n}",
-            "location": {**CASE["location"], "address": f"{CASE['location']['address']} {n}号",
-                         "lat": lat, "lon": lon}}
+    body = {
+        **CASE,
+        "title": f"{CASE['title']} #{n}",
+        "location": {**CASE["location"], "address": f"{CASE['location']['address']} {n}号", "lat": lat, "lon": lon},
+    }
     return json.dumps(body).encode()
 
 
@@ -93,8 +95,14 @@ def submit(url: str, token: str, n: int, scheduled: float) -> dict:
     except (http.client.HTTPException, OSError, ValueError) as exc:
         status, case_id = 0, None
         print(f"request {n} failed: {exc}", flush=True)
-    return {"n": n, "case_id": case_id, "status": status, "scheduled": scheduled, "started": started,
-            "accepted": time.time()}
+    return {
+        "n": n,
+        "case_id": case_id,
+        "status": status,
+        "scheduled": scheduled,
+        "started": started,
+        "accepted": time.time(),
+    }
 
 
 def open_loop(url: str, token: str, rate: float, duration: float, offset: int) -> list[dict]:

@@ -52,6 +52,14 @@ def summary(results: dict) -> str:
             rows.append([name, r.get("skipped") or r.get("error"), None, None, None, None])
             continue
         verdict = "pass" if r["pass"] else "MISS"
-        rows.append([name, f"{r['figure']} {r['unit']}", r["target"], verdict,
-                     f"{r['floor']} ({r['floor_name']})" if r["floor"] is not None else None, r["ratio"]])
+        rows.append(
+            [
+                name,
+                f"{r['figure']} {r['unit']}",
+                r["target"],
+                verdict,
+                f"{r['floor']} ({r['floor_name']})" if r["floor"] is not None else None,
+                r["ratio"],
+            ]
+        )
     return report.table(rows, ["figure", "value", "target", "", "floor", "ratio"])

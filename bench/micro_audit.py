@@ -20,13 +20,39 @@ from .micro_infra import Databases, Web, bulk_load, migrate, open_loop_get, resu
 
 GET_RATE = 25.0
 EVENTS_PER_CASE = 10
-TYPES = ("case.reported", "case.dispatched", "task.assigned", "task.acknowledged", "task.progressed",
-         "task.completed", "case.resolved", "case.closed", "notification.sent", "task.due_soon")
-COLUMNS = ("seq", "event_id", "type", "source", "case_id", "department", "actor_role", "actor_id", "outcome",
-           "occurred_at", "recorded_at", "canonical", "leaf_hash", "chain_hash")
+TYPES = (
+    "case.reported",
+    "case.dispatched",
+    "task.assigned",
+    "task.acknowledged",
+    "task.progressed",
+    "task.completed",
+    "case.resolved",
+    "case.closed",
+    "notification.sent",
+    "task.due_soon",
+)
+COLUMNS = (
+    "seq",
+    "event_id",
+    "type",
+    "source",
+    "case_id",
+    "department",
+    "actor_role",
+    "actor_id",
+    "outcome",
+    "occurred_at",
+    "recorded_at",
+    "canonical",
+    "leaf_hash",
+    "chain_hash",
+)
 LIST_SQL = "SELECT * FROM trail WHERE case_id = %s ORDER BY seq LIMIT 51"
-READ_SQL = ("SELECT seq, canonical, leaf_hash, chain_hash, event_id, type, case_id, department, actor_id, outcome "
-            "FROM trail ORDER BY seq")
+READ_SQL = (
+    "SELECT seq, canonical, leaf_hash, chain_hash, event_id, type, case_id, department, actor_id, outcome "
+    "FROM trail ORDER BY seq"
+)
 
 
 def case_id(n: int) -> str:
@@ -48,16 +74,42 @@ def seed(url: str, events: int) -> float:
                 at = t0 + timedelta(milliseconds=seq)
                 stamp = at.isoformat().replace("+00:00", "Z")
                 kind, case = TYPES[seq % len(TYPES)], case_id(seq % cases)
-                row = {"seq": seq, "event_id": str(uuid.uuid4()), "type": kind, "source": "/whistle/dispatch",
-                       "subject": case, "case_id": case, "department": "water",
-                       "actor": {"role": "department", "id": "water-duty", "department": "water"},
-                       "outcome": "ok", "occurred_at": stamp, "recorded_at": stamp, "correlation_id": str(uuid.uuid4()),
-                       "data": {"case_id": case, "department": "water", "note": "已到场处理", "version": 1}}
+                row = {
+                    "seq": seq,
+                    "event_id": str(uuid.uuid4()),
+                    "type": kind,
+                    "source": "/whistle/dispatch",
+                    "subject": case,
+                    "case_id": case,
+                    "department": "water",
+                    "actor": {"role": "department", "id": "water-duty", "department": "water"},
+                    "outcome": "ok",
+                    "occurred_at": stamp,
+                    "recorded_at": stamp,
+                    "correlation_id": str(uuid.uuid4()),
+                    "data": {"case_id": case, "department": "water", "note": "已到场处理", "version": 1},
+                }
                 canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
                 leaf = sha256(b"\x00" + canonical).digest()
                 previous = sha256(previous + leaf).digest()
-                copy.write_row((seq, row["event_id"], kind, row["source"], case, "water", "department", "water-duty",
-                                "ok", at, at, canonical, leaf.hex(), previous.hex()))
+                copy.write_row(
+                    (
+                        seq,
+                        row["event_id"],
+                        kind,
+                        row["source"],
+                        case,
+                        "water",
+                        "department",
+                        "water-duty",
+                        "ok",
+                        at,
+                        at,
+                        canonical,
+                        leaf.hex(),
+                        previous.hex(),
+                    )
+                )
     return round(time.perf_counter() - started, 1)
 
 
@@ -85,9 +137,14 @@ def run(dbs: Databases, workdir: Path, quick: bool, echo: Web) -> dict:
     url = dbs.create("audit")
     migrate("audit", url)
     with psycopg.connect(url) as conn:
-        missing = [name for (name,) in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'trail' AND is_nullable = 'NO' "
-            "AND column_default IS NULL") if name not in COLUMNS]
+        missing = [
+            name
+            for (name,) in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'trail' AND is_nullable = 'NO' "
+                "AND column_default IS NULL"
+            )
+            if name not in COLUMNS
+        ]
     if missing:
         return {name: skipped(f"not available: trail has unseeded columns {missing}") for name in names}
     events = 100_000 if quick else 1_000_000
@@ -95,8 +152,9 @@ def run(dbs: Databases, workdir: Path, quick: bool, echo: Web) -> dict:
     seed_s = seed(url, events)
     out: dict = {}
 
-    runtime = Runtime.build(Settings.load("audit", {"AUDIT_DATABASE_URL": url, "DATA_DIR": str(workdir / "var")}),
-                            metadata)
+    runtime = Runtime.build(
+        Settings.load("audit", {"AUDIT_DATABASE_URL": url, "DATA_DIR": str(workdir / "var")}), metadata
+    )
     try:
         started = time.perf_counter()
         with runtime.transaction() as session:
@@ -105,19 +163,38 @@ def run(dbs: Databases, workdir: Path, quick: bool, echo: Web) -> dict:
     finally:
         runtime.engine.dispose()
     rows, floor_s = raw_read(url)
-    out[names[0]] = result(round(verdict["checked"] / seconds), "events/s", 100_000, higher_is_better=True,
-                           floor=round(rows / floor_s), floor_name="same rows streamed in raw SQL, rows/s",
-                           events=events, seconds=round(seconds, 2), ok=verdict["ok"],
-                           first_bad_seq=verdict["first_bad_seq"], seed_s=seed_s)
+    out[names[0]] = result(
+        round(verdict["checked"] / seconds),
+        "events/s",
+        100_000,
+        higher_is_better=True,
+        floor=round(rows / floor_s),
+        floor_name="same rows streamed in raw SQL, rows/s",
+        events=events,
+        seconds=round(seconds, 2),
+        ok=verdict["ok"],
+        first_bad_seq=verdict["first_bad_seq"],
+        seed_s=seed_s,
+    )
 
     echo_get = open_loop_get(workdir, [f"{echo.url}/healthz"], "none", GET_RATE, get_s)
     cases = [case_id(n) for n in range(0, events // EVENTS_PER_CASE, max(1, events // EVENTS_PER_CASE // 50))]
     with Web(workdir, "audit", {"WHISTLE_AUDIT_DATABASE_URL": url}) as web:
-        latency = open_loop_get(workdir, [f"{web.url}/v1/events?case_id={c}" for c in cases], token("auditor"),
-                                GET_RATE, get_s)
+        latency = open_loop_get(
+            workdir, [f"{web.url}/v1/events?case_id={c}" for c in cases], token("auditor"), GET_RATE, get_s
+        )
     sql = sql_floor(url, LIST_SQL, (cases[len(cases) // 2],), repeat=100 if quick else 300)
-    out[names[1]] = result(latency["p99"], "ms", 50.0, floor=round(echo_get["p99"] + sql["p99"], 1),
-                           floor_name=f"echo GET p99 at {GET_RATE:g}/s + same SQL p99", events=events,
-                           events_per_case=EVENTS_PER_CASE, rate=GET_RATE, latency=latency, floor_echo=echo_get,
-                           floor_sql=sql)
+    out[names[1]] = result(
+        latency["p99"],
+        "ms",
+        50.0,
+        floor=round(echo_get["p99"] + sql["p99"], 1),
+        floor_name=f"echo GET p99 at {GET_RATE:g}/s + same SQL p99",
+        events=events,
+        events_per_case=EVENTS_PER_CASE,
+        rate=GET_RATE,
+        latency=latency,
+        floor_echo=echo_get,
+        floor_sql=sql,
+    )
     return out

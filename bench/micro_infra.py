@@ -47,16 +47,32 @@ def database_name(url: str) -> str:
 
 
 # ---- results --------------------------------------------------------------------------------
-def result(figure: float | None, unit: str, target: float, *, higher_is_better: bool = False,
-           floor: float | None = None, floor_name: str = "", **detail) -> dict:
+def result(
+    figure: float | None,
+    unit: str,
+    target: float,
+    *,
+    higher_is_better: bool = False,
+    floor: float | None = None,
+    floor_name: str = "",
+    **detail,
+) -> dict:
     """One named figure: its target, pass/fail, the floor measured in the same run, figure/floor."""
     if figure is None:
         passed = False
     else:
         passed = figure >= target if higher_is_better else figure <= target
     ratio = round(figure / floor, 2) if figure is not None and floor else None
-    return {"figure": figure, "unit": unit, "target": (">= " if higher_is_better else "<= ") + f"{target:g} {unit}",
-            "pass": passed, "floor": floor, "floor_name": floor_name, "ratio": ratio, **detail}
+    return {
+        "figure": figure,
+        "unit": unit,
+        "target": (">= " if higher_is_better else "<= ") + f"{target:g} {unit}",
+        "pass": passed,
+        "floor": floor,
+        "floor_name": floor_name,
+        "ratio": ratio,
+        **detail,
+    }
 
 
 def skipped(reason: str) -> dict:
@@ -94,8 +110,11 @@ def migrate(service: str, url: str) -> None:
 def bulk_load(conn: psycopg.Connection, table: str) -> Iterator[None]:
     """Drop ``table``'s secondary indexes, load, then rebuild them exactly as they were (their
     definitions read back from pg_indexes) and ANALYZE: far faster than maintaining them per row."""
-    rows = conn.execute("SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = %s AND NOT EXISTS "
-                        "(SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)", (table,)).fetchall()
+    rows = conn.execute(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = %s AND NOT EXISTS "
+        "(SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+        (table,),
+    ).fetchall()
     for name, _ in rows:
         conn.execute(f'DROP INDEX "{name}"')
     conn.commit()
@@ -133,14 +152,27 @@ class Web:
         name = service or "echo"
         metrics = workdir / f"prometheus-{name}"
         metrics.mkdir(parents=True, exist_ok=True)
-        full_env = {**os.environ, "WHISTLE_BIND": f"127.0.0.1:{self.port}", "WHISTLE_WEB_WORKERS": "2",
-                    "WHISTLE_LOG_LEVEL": "WARNING", "WHISTLE_JWT_SECRET": JWT_SECRET,
-                    "WHISTLE_DATA_DIR": str(workdir / "var"), "PROMETHEUS_MULTIPROC_DIR": str(metrics), **(env or {})}
+        full_env = {
+            **os.environ,
+            "WHISTLE_BIND": f"127.0.0.1:{self.port}",
+            "WHISTLE_WEB_WORKERS": "2",
+            "WHISTLE_LOG_LEVEL": "WARNING",
+            "WHISTLE_JWT_SECRET": JWT_SECRET,
+            "WHISTLE_DATA_DIR": str(workdir / "var"),
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+            **(env or {}),
+        }
         if service:
             args = [WHISTLE, "serve", service]
         else:
-            args = [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "deploy/gunicorn.conf.py"),
-                    "bench.echo:create_app()"]
+            args = [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--config",
+                str(ROOT / "deploy/gunicorn.conf.py"),
+                "bench.echo:create_app()",
+            ]
         with open(workdir / f"{name}-web.log", "ab") as log:
             self.process = subprocess.Popen(args, env=full_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -170,9 +202,26 @@ def open_loop_get(workdir: Path, urls: list[str], auth: str, rate: float, durati
     spec = workdir / f"urls-{time.time_ns()}.json"
     out = spec.with_suffix(".jsonl")
     spec.write_text(json.dumps(urls))
-    subprocess.run([sys.executable, "-m", "bench.micro_load", "--urls", str(spec), "--token", auth,
-                    "--rate", str(rate), "--duration", str(duration), "--out", str(out)],
-                   check=True, cwd=ROOT, timeout=duration + 120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.micro_load",
+            "--urls",
+            str(spec),
+            "--token",
+            auth,
+            "--rate",
+            str(rate),
+            "--duration",
+            str(duration),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        cwd=ROOT,
+        timeout=duration + 120,
+    )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     bad = sum(1 for r in rows if r["status"] != 200)
     return {**report.latency_summary([r["done"] - r["scheduled"] for r in rows]), "errors": bad}
@@ -189,8 +238,26 @@ def warm(urls: list[str], auth: str, rounds: int = 10) -> None:
 def post_open_loop(workdir: Path, url: str, auth: str, rate: float, duration: float) -> dict:
     """POST cases at ``rate``/s with bench/loadgen.py (as bench/run.py does)."""
     out = workdir / f"post-{time.time_ns()}.jsonl"
-    subprocess.run([sys.executable, "-m", "bench.loadgen", "--url", url, "--token", auth, "--out", str(out),
-                    "--duration", str(duration), "--rate", str(rate)], check=True, cwd=ROOT, timeout=duration + 120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            "--url",
+            url,
+            "--token",
+            auth,
+            "--out",
+            str(out),
+            "--duration",
+            str(duration),
+            "--rate",
+            str(rate),
+        ],
+        check=True,
+        cwd=ROOT,
+        timeout=duration + 120,
+    )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     bad = sum(1 for r in rows if r["status"] not in (200, 201))
     return {**report.latency_summary([r["accepted"] - r["scheduled"] for r in rows]), "errors": bad}

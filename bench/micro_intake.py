@@ -19,8 +19,19 @@ POST_RATE = 100.0
 GET_RATE = 25.0
 TARGET_MS = 50.0
 STATUSES = ("reported", "dispatched", "in_progress", "resolved", "closed", "triage", "duplicate", "rejected")
-CATEGORIES = ("water_supply", "drainage", "building_safety", "ev_charging", "parking", "trees", "street_lighting",
-              "heating", "sanitation", "neighbour_dispute", "other")
+CATEGORIES = (
+    "water_supply",
+    "drainage",
+    "building_safety",
+    "ev_charging",
+    "parking",
+    "trees",
+    "street_lighting",
+    "heating",
+    "sanitation",
+    "neighbour_dispute",
+    "other",
+)
 COMMUNITIES = 53  # prime, so a community does not determine a category or a status
 
 # Every column of intake's cases table (services/intake/models.py, migrations 0001–0003), NOT NULLs
@@ -67,27 +78,53 @@ def run(dbs: Databases, workdir: Path, quick: bool, echo: Web) -> dict:
     with Web(workdir, "intake", {"WHISTLE_INTAKE_DATABASE_URL": url}) as web:
         post = post_open_loop(workdir, f"{web.url}/v1/cases", staff, POST_RATE, post_s)
         out["intake.post_cases.p99"] = result(
-            post["p99"], "ms", TARGET_MS, floor=echo_post["p99"], floor_name=f"echo POST p99 at {POST_RATE:g}/s",
-            rate=POST_RATE, duration_s=post_s, latency=post, floor_latency=echo_post)
+            post["p99"],
+            "ms",
+            TARGET_MS,
+            floor=echo_post["p99"],
+            floor_name=f"echo POST p99 at {POST_RATE:g}/s",
+            rate=POST_RATE,
+            duration_s=post_s,
+            latency=post,
+            floor_latency=echo_post,
+        )
         seeded_s = seed_cases(url, rows)
         with psycopg.connect(url) as conn:
-            created, case_id = conn.execute("SELECT created_at, id FROM cases ORDER BY created_at DESC, id DESC "
-                                            "OFFSET %s LIMIT 1", (int(rows * 0.9),)).fetchone()
+            created, case_id = conn.execute(
+                "SELECT created_at, id FROM cases ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1",
+                (int(rows * 0.9),),
+            ).fetchone()
         community = f"社区{7919 % COMMUNITIES}"
         variants = {
             "plain": ("", "", ()),
             "status": ("status=dispatched", "WHERE status = %s", ("dispatched",)),
-            "category_community": (f"category=water_supply&community={quote(community)}",
-                                   "WHERE category = %s AND community = %s", ("water_supply", community)),
-            "deep_cursor": (f"cursor={encode_cursor([created.isoformat(), case_id])}",
-                            "WHERE (created_at, id) < (%s, %s)", (created, case_id)),
+            "category_community": (
+                f"category=water_supply&community={quote(community)}",
+                "WHERE category = %s AND community = %s",
+                ("water_supply", community),
+            ),
+            "deep_cursor": (
+                f"cursor={encode_cursor([created.isoformat(), case_id])}",
+                "WHERE (created_at, id) < (%s, %s)",
+                (created, case_id),
+            ),
         }
         for name, (query, where, params) in variants.items():
             latency = open_loop_get(workdir, [f"{web.url}/v1/cases?{query}"], staff, GET_RATE, get_s)
             sql = sql_floor(url, LIST_SQL.format(where=where), params, repeat=100 if quick else 300)
             floor = round(echo_get["p99"] + sql["p99"], 1)
             out[f"intake.list_cases.{name}.p99"] = result(
-                latency["p99"], "ms", TARGET_MS, floor=floor,
-                floor_name=f"echo GET p99 at {GET_RATE:g}/s + same SQL p99", rows=rows, seed_s=seeded_s,
-                rate=GET_RATE, duration_s=get_s, latency=latency, floor_echo=echo_get, floor_sql=sql)
+                latency["p99"],
+                "ms",
+                TARGET_MS,
+                floor=floor,
+                floor_name=f"echo GET p99 at {GET_RATE:g}/s + same SQL p99",
+                rows=rows,
+                seed_s=seeded_s,
+                rate=GET_RATE,
+                duration_s=get_s,
+                latency=latency,
+                floor_echo=echo_get,
+                floor_sql=sql,
+            )
     return out

@@ -34,8 +34,12 @@ SECRET = "micro-webhook-secret-0123456789abcdef!!"
 
 class ReceiverProcess:
     def __init__(self, delay: float):
-        self.process = subprocess.Popen([sys.executable, "-m", "bench.micro_receiver", "--delay", str(delay)],
-                                        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.micro_receiver", "--delay", str(delay)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.url = f"http://127.0.0.1:{int(self.process.stdout.readline())}"
 
     def stats(self, reset: bool = False) -> dict:
@@ -47,33 +51,70 @@ class ReceiverProcess:
 
 
 def envelope(n: int) -> str:
-    event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/whistle/dispatch", "type": "task.assigned",
-             "subject": str(uuid.uuid4()), "time": datetime.now(UTC).isoformat(), "datacontenttype": "application/json",
-             "dataschema": "urn:whistle:task.assigned:v1", "correlationid": str(uuid.uuid4()),
-             "actorrole": "service", "actorid": "dispatch", "actordept": "",
-             "data": {"case_id": str(uuid.uuid4()), "task_id": str(uuid.uuid4()), "department": "water",
-                      "role": "lead", "severity": "urgent", "title": f"地下车库自来水主管网渗漏 #{n}",
-                      "address": "伟业佳苑地下停车场", "community": "武泰闸社区", "version": 1}}
+    event = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "/whistle/dispatch",
+        "type": "task.assigned",
+        "subject": str(uuid.uuid4()),
+        "time": datetime.now(UTC).isoformat(),
+        "datacontenttype": "application/json",
+        "dataschema": "urn:whistle:task.assigned:v1",
+        "correlationid": str(uuid.uuid4()),
+        "actorrole": "service",
+        "actorid": "dispatch",
+        "actordept": "",
+        "data": {
+            "case_id": str(uuid.uuid4()),
+            "task_id": str(uuid.uuid4()),
+            "department": "water",
+            "role": "lead",
+            "severity": "urgent",
+            "title": f"地下车库自来水主管网渗漏 #{n}",
+            "address": "伟业佳苑地下停车场",
+            "community": "武泰闸社区",
+            "version": 1,
+        },
+    }
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
 
 
 def seed(url: str, plan: list[tuple[str, str]], start: datetime) -> None:
     """One pending webhook delivery per (department, receiver URL) in ``plan``, due in plan order."""
-    with psycopg.connect(url) as conn, conn.cursor().copy(
+    with (
+        psycopg.connect(url) as conn,
+        conn.cursor().copy(
             "COPY deliveries (id, event_id, event_type, department, channel, recipient, body, status, attempts, "
-            "next_attempt_at, created_at) FROM STDIN") as copy:
+            "next_attempt_at, created_at) FROM STDIN"
+        ) as copy,
+    ):
         for i, (department, recipient) in enumerate(plan):
             body = envelope(i)
-            copy.write_row((str(uuid.uuid4()), json.loads(body)["id"], "task.assigned", department, "webhook",
-                            recipient, body, "pending", 0, start + timedelta(microseconds=i), start))
+            copy.write_row(
+                (
+                    str(uuid.uuid4()),
+                    json.loads(body)["id"],
+                    "task.assigned",
+                    department,
+                    "webhook",
+                    recipient,
+                    body,
+                    "pending",
+                    0,
+                    start + timedelta(microseconds=i),
+                    start,
+                )
+            )
 
 
 def subscribe(url: str, departments: dict[str, str]) -> None:
     with psycopg.connect(url) as conn:
         for department, hook in departments.items():
-            conn.execute("INSERT INTO subscriptions (department, webhook_url, secrets, emails, sms, events, "
-                         "updated_at) VALUES (%s, %s, %s, '[]', '[]', '[\"task.assigned\"]', now())",
-                         (department, hook, json.dumps([SECRET])))
+            conn.execute(
+                "INSERT INTO subscriptions (department, webhook_url, secrets, emails, sms, events, "
+                "updated_at) VALUES (%s, %s, %s, '[]', '[]', '[\"task.assigned\"]', now())",
+                (department, hook, json.dumps([SECRET])),
+            )
 
 
 def deliver(runtime: Runtime, fast: ReceiverProcess, expected: int, timeout: float) -> dict:
@@ -94,8 +135,11 @@ def deliver(runtime: Runtime, fast: ReceiverProcess, expected: int, timeout: flo
         stop.set()
         thread.join(30)
     elapsed = (stats["last"] or time.time()) - started
-    return {"delivered": stats["count"], "seconds": round(elapsed, 2),
-            "per_s": round(stats["count"] / elapsed, 1) if elapsed > 0 else None}
+    return {
+        "delivered": stats["count"],
+        "seconds": round(elapsed, 2),
+        "per_s": round(stats["count"] / elapsed, 1) if elapsed > 0 else None,
+    }
 
 
 def bare_posts(hook: str, count: int) -> dict:
@@ -106,16 +150,22 @@ def bare_posts(hook: str, count: int) -> dict:
     def post(body: bytes) -> int:
         if not hasattr(local, "session"):
             local.session = requests.Session()
-        headers = {"Content-Type": "application/cloudevents+json", "Whistle-Event-Id": "x",
-                   "Whistle-Signature": sign([SECRET], body, int(time.time()))}
+        headers = {
+            "Content-Type": "application/cloudevents+json",
+            "Whistle-Event-Id": "x",
+            "Whistle-Signature": sign([SECRET], body, int(time.time())),
+        }
         return local.session.post(hook, data=body, headers=headers, timeout=10).status_code
 
     started = time.time()
     with ThreadPoolExecutor(THREADS) as pool:
         codes = list(pool.map(post, bodies))
     elapsed = time.time() - started
-    return {"delivered": sum(1 for c in codes if c == 204), "seconds": round(elapsed, 2),
-            "per_s": round(count / elapsed, 1)}
+    return {
+        "delivered": sum(1 for c in codes if c == 204),
+        "seconds": round(elapsed, 2),
+        "per_s": round(count / elapsed, 1),
+    }
 
 
 def run(dbs: Databases, workdir: Path, quick: bool, echo: Web) -> dict:
@@ -127,8 +177,15 @@ def run(dbs: Databases, workdir: Path, quick: bool, echo: Web) -> dict:
     try:
         hooks = {name: f"{r.url}/hooks" for name, r in receivers.items()}
         subscribe(url, hooks)
-        settings = Settings.load("notify", {"NOTIFY_DATABASE_URL": url, "DATA_DIR": str(workdir / "var"),
-                                            "NOTIFY_THREADS": THREADS, "LOG_LEVEL": "WARNING"})
+        settings = Settings.load(
+            "notify",
+            {
+                "NOTIFY_DATABASE_URL": url,
+                "DATA_DIR": str(workdir / "var"),
+                "NOTIFY_THREADS": THREADS,
+                "LOG_LEVEL": "WARNING",
+            },
+        )
         runtime = Runtime.build(settings, metadata)
         floor = bare_posts(hooks["fast"], count)
         seed(url, [("fast", hooks["fast"])] * count, datetime.now(UTC) - timedelta(seconds=5))
@@ -146,13 +203,30 @@ def run(dbs: Databases, workdir: Path, quick: bool, echo: Web) -> dict:
         runtime.engine.dispose()
         ratio = round(beside["per_s"] / alone["per_s"], 2) if alone["per_s"] and beside["per_s"] else None
         return {
-            "notify.webhooks_per_s": result(alone["per_s"], "deliveries/s", TARGET_PER_S, higher_is_better=True,
-                                            floor=floor["per_s"], floor_name=f"bare signed POSTs, {THREADS} threads",
-                                            threads=THREADS, run=alone, floor_run=floor),
+            "notify.webhooks_per_s": result(
+                alone["per_s"],
+                "deliveries/s",
+                TARGET_PER_S,
+                higher_is_better=True,
+                floor=floor["per_s"],
+                floor_name=f"bare signed POSTs, {THREADS} threads",
+                threads=THREADS,
+                run=alone,
+                floor_run=floor,
+            ),
             "notify.fast_rate_beside_slow": result(
-                ratio, "× alone", 0.9, higher_is_better=True, floor=1.0,
+                ratio,
+                "× alone",
+                0.9,
+                higher_is_better=True,
+                floor=1.0,
                 floor_name=f"fast receiver's rate alone ({alone['per_s']}/s) = 1.0",
-                slow_receivers=2, slow_s=SLOW_S, slow_deliveries=2 * slow_each, run=beside, alone=alone),
+                slow_receivers=2,
+                slow_s=SLOW_S,
+                slow_deliveries=2 * slow_each,
+                run=beside,
+                alone=alone,
+            ),
         }
     finally:
         for receiver in receivers.values():

@@ -112,19 +112,26 @@ class PhaseMeter:
         def per_case(seconds: float) -> float:
             return round(1000 * seconds / max(cases, 1), 3)
 
-        processes = {name: per_case(figures["cpu_s"] - self.before.get(name, {}).get("cpu_s", 0.0))
-                     for name, figures in after.items()}
-        return {"cpu_ms_per_case": processes,
-                "whistle_cpu_ms_per_case": round(sum(processes.values()), 2),
-                "infrastructure_cpu_ms_per_case": {name: per_case(infrastructure[name] - before[name])
-                                                   for name in infrastructure},
-                # The measuring shares the machine. The load generator runs as this process's
-                # child, waited for when its load is sent (so are py-spy's samplers, with --py-spy);
-                # the department's receiver, following the cases and the autovacuum stand-in run in
-                # this process.
-                "measuring_cpu_ms_per_case": {
-                    "load generator": per_case(own.children_user + own.children_system
-                                               - own_before.children_user - own_before.children_system),
-                    "receiver and bench": per_case(own.user + own.system - own_before.user - own_before.system)},
-                "machine_cpu_ms_per_case": round(1000 * busy / max(cases, 1), 2),
-                "machine_busy_share": round(busy / (max(wall, 1e-9) * (os.cpu_count() or 1)), 2)}
+        processes = {
+            name: per_case(figures["cpu_s"] - self.before.get(name, {}).get("cpu_s", 0.0))
+            for name, figures in after.items()
+        }
+        return {
+            "cpu_ms_per_case": processes,
+            "whistle_cpu_ms_per_case": round(sum(processes.values()), 2),
+            "infrastructure_cpu_ms_per_case": {
+                name: per_case(infrastructure[name] - before[name]) for name in infrastructure
+            },
+            # The measuring shares the machine. The load generator runs as this process's
+            # child, waited for when its load is sent (so are py-spy's samplers, with --py-spy);
+            # the department's receiver, following the cases and the autovacuum stand-in run in
+            # this process.
+            "measuring_cpu_ms_per_case": {
+                "load generator": per_case(
+                    own.children_user + own.children_system - own_before.children_user - own_before.children_system
+                ),
+                "receiver and bench": per_case(own.user + own.system - own_before.user - own_before.system),
+            },
+            "machine_cpu_ms_per_case": round(1000 * busy / max(cases, 1), 2),
+            "machine_busy_share": round(busy / (max(wall, 1e-9) * (os.cpu_count() or 1)), 2),
+        }

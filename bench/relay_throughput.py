@@ -55,13 +55,27 @@ def pg_admin(sql: str) -> None:
 
 
 def fill_outbox(sessions, table, events: int) -> None:
-    body = encode(build_event("department.updated", {"code": "water", "name_zh": "自来水公司",
-                                                     "name_en": "Water company"}, service="intake"))
-    rows = [{"event_id": str(uuid.uuid4()), "type": "department.updated", "body": body.decode(),
-             "status": "pending", "attempts": 0, "created_at": utcnow()} for _ in range(events)]
+    body = encode(
+        build_event(
+            "department.updated",
+            {"code": "water", "name_zh": "自来水公司", "name_en": "Water company"},
+            service="intake",
+        )
+    )
+    rows = [
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": "department.updated",
+            "body": body.decode(),
+            "status": "pending",
+            "attempts": 0,
+            "created_at": utcnow(),
+        }
+        for _ in range(events)
+    ]
     with sessions() as session, session.begin():
         for first in range(0, events, 5000):
-            session.execute(insert(table), rows[first:first + 5000])
+            session.execute(insert(table), rows[first : first + 5000])
 
 
 def relay_rate(settings: Settings, events: int, profile: bool) -> dict:
@@ -128,8 +142,9 @@ def raw_batches(broker_url: str, messages: int, batch: int) -> dict:
         for first in range(0, messages, batch):
             count = min(batch, messages - first)
             for _ in range(count):
-                channel.basic_publish(amqp.Message(b"x" * 600, delivery_mode=2), exchange="",
-                                      routing_key=queue.name, mandatory=True)
+                channel.basic_publish(
+                    amqp.Message(b"x" * 600, delivery_mode=2), exchange="", routing_key=queue.name, mandatory=True
+                )
             while acked < first + count:
                 conn.drain_events(timeout=10)
         elapsed = time.perf_counter() - started
@@ -155,8 +170,11 @@ def main() -> int:
     rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     pg_admin(f'CREATE DATABASE "{database}"')
     broker_url = f"amqp://guest:guest@{AMQP_HOST}/{vhost}"
-    overrides = {"BROKER_URL": broker_url, "AUDIT_DATABASE_URL": with_database(PG_ADMIN_URL, database),
-                 "TOPOLOGY_PREFIX": "bench."}
+    overrides = {
+        "BROKER_URL": broker_url,
+        "AUDIT_DATABASE_URL": with_database(PG_ADMIN_URL, database),
+        "TOPOLOGY_PREFIX": "bench.",
+    }
     if args.batch:
         overrides["RELAY_BATCH"] = args.batch
     settings = Settings.load(SERVICE, overrides)
@@ -171,12 +189,18 @@ def main() -> int:
         pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     relay, one, raw = (median(runs[name]) for name in ("relay", "one", "raw"))
     spread = ", ".join(f"{r['per_s']:,}" for r in runs["relay"])
-    print(f"relay (outbox on PostgreSQL → quorum queue, batch {settings.relay_batch}): "
-          f"{relay['per_s']:>7,} msgs/s  (median of {spread}; {relay['messages']:,} events each)")
-    print(f"floor: kombu confirm_publish, one at a time:      {one['per_s']:>7,} msgs/s  "
-          f"→ relay is {relay['per_s'] / one['per_s']:.1f}× this")
-    print(f"ceiling: py-amqp batch {settings.relay_batch} + pipelined confirms:  {raw['per_s']:>7,} msgs/s  "
-          f"→ relay reaches {relay['per_s'] / raw['per_s']:.0%} of this")
+    print(
+        f"relay (outbox on PostgreSQL → quorum queue, batch {settings.relay_batch}): "
+        f"{relay['per_s']:>7,} msgs/s  (median of {spread}; {relay['messages']:,} events each)"
+    )
+    print(
+        f"floor: kombu confirm_publish, one at a time:      {one['per_s']:>7,} msgs/s  "
+        f"→ relay is {relay['per_s'] / one['per_s']:.1f}× this"
+    )
+    print(
+        f"ceiling: py-amqp batch {settings.relay_batch} + pipelined confirms:  {raw['per_s']:>7,} msgs/s  "
+        f"→ relay reaches {relay['per_s'] / raw['per_s']:.0%} of this"
+    )
     return 0
 
 

@@ -16,8 +16,11 @@ def percentile(values: list[float], p: float) -> float | None:
 
 def latency_summary(values_s: list[float]) -> dict:
     ms = [v * 1000 for v in values_s]
-    return {"n": len(ms), **{f"p{p}": _round(percentile(ms, p)) for p in (50, 90, 99)},
-            "max": _round(max(ms) if ms else None)}
+    return {
+        "n": len(ms),
+        **{f"p{p}": _round(percentile(ms, p)) for p in (50, 90, 99)},
+        "max": _round(max(ms) if ms else None),
+    }
 
 
 def _round(value):

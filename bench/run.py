@@ -52,8 +52,11 @@ class Bench:
     def setup(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         subprocess.run(["rabbitmqctl", "add_vhost", self.vhost], check=True, capture_output=True)
-        subprocess.run(["rabbitmqctl", "set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["rabbitmqctl", "set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*"],
+            check=True,
+            capture_output=True,
+        )
         with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
             for service in SERVICES:
                 name = f"whistle_bench_{self.run_id}_{service}"
@@ -73,8 +76,21 @@ class Bench:
     # ---- load -------------------------------------------------------------------------
     def loadgen(self, url: str, token: str, *, rate=None, concurrency=None, duration=0.0, count=0) -> list[dict]:
         out = self.workdir / f"load-{time.time_ns()}.jsonl"
-        args = [sys.executable, "-m", "bench.loadgen", "--url", url, "--token", token, "--out", str(out),
-                "--duration", str(duration), "--offset", str(self.offset)]
+        args = [
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            "--url",
+            url,
+            "--token",
+            token,
+            "--out",
+            str(out),
+            "--duration",
+            str(duration),
+            "--offset",
+            str(self.offset),
+        ]
         args += ["--rate", str(rate)] if rate else ["--concurrency", str(concurrency), "--count", str(count)]
         subprocess.run(args, check=True, cwd=ROOT, timeout=900)
         results = [json.loads(line) for line in out.read_text().splitlines()]
@@ -87,9 +103,20 @@ class Bench:
         self.results["floor_broker"] = floor.broker_floor(self.broker_url, messages=5000 if self.quick else 20000)
         port = free_port()
         env = {**os.environ, "WHISTLE_BIND": f"127.0.0.1:{port}", "WHISTLE_WEB_WORKERS": "2"}
-        echo = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(ROOT / "deploy/gunicorn.conf.py"),
-                                 "bench.echo:create_app()"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        echo = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--config",
+                str(ROOT / "deploy/gunicorn.conf.py"),
+                "bench.echo:create_app()",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             url = f"http://127.0.0.1:{port}/echo"
             wait_http(f"http://127.0.0.1:{port}/healthz", process=echo)
@@ -109,7 +136,9 @@ class Bench:
         with psycopg.connect(self.databases["AUDIT_DATABASE_URL"]) as conn:
             rows = conn.execute(
                 "SELECT case_id, count(DISTINCT type) FILTER (WHERE type = ANY(%s)), max(recorded_at) "
-                "FROM trail WHERE case_id = ANY(%s) GROUP BY case_id", (list(BASE_TYPES), case_ids)).fetchall()
+                "FROM trail WHERE case_id = ANY(%s) GROUP BY case_id",
+                (list(BASE_TYPES), case_ids),
+            ).fetchall()
         audited = {r[0]: r[2].timestamp() for r in rows if r[1] == len(BASE_TYPES)}
         with receiver.lock:
             hooks = dict(receiver.arrivals)
@@ -134,7 +163,7 @@ class Bench:
         while len(done) < len(ids) and time.time() < deadline:
             pending = [c for c in ids if c not in done]
             for start in range(0, len(pending), 5000):
-                done.update(self.completed(pending[start:start + 5000], receiver))
+                done.update(self.completed(pending[start : start + 5000], receiver))
             if len(done) < len(ids):
                 time.sleep(1.0)
         # Settle: the last audit rows of each case (e.g. notification.sent) may trail the base ones.
@@ -145,8 +174,9 @@ class Bench:
 
     def task_times(self, case_ids: list[str]) -> dict[str, float]:
         with psycopg.connect(self.databases["DISPATCH_DATABASE_URL"]) as conn:
-            rows = conn.execute("SELECT case_id, min(created_at) FROM tasks WHERE case_id = ANY(%s) GROUP BY case_id",
-                                (case_ids,)).fetchall()
+            rows = conn.execute(
+                "SELECT case_id, min(created_at) FROM tasks WHERE case_id = ANY(%s) GROUP BY case_id", (case_ids,)
+            ).fetchall()
         return {r[0]: r[1].timestamp() for r in rows}
 
     def stages(self, accepted: list[dict], done: dict[str, dict]) -> dict:
@@ -161,9 +191,12 @@ class Bench:
                 to_task.append(max(0.0, tasks[r["case_id"]] - r["accepted"]))
             to_hook.append(times["webhook"] - r["accepted"])
             to_audit.append(times["audit"] - r["accepted"])
-        return {"post": report.latency_summary(post), "accepted_to_task": report.latency_summary(to_task),
-                "accepted_to_webhook": report.latency_summary(to_hook),
-                "accepted_to_audit": report.latency_summary(to_audit)}
+        return {
+            "post": report.latency_summary(post),
+            "accepted_to_task": report.latency_summary(to_task),
+            "accepted_to_webhook": report.latency_summary(to_hook),
+            "accepted_to_audit": report.latency_summary(to_audit),
+        }
 
     # ---- phases -----------------------------------------------------------------------
     def open_loop(self, stack: LocalStack, token: str, receiver: Receiver) -> None:
@@ -174,8 +207,16 @@ class Bench:
             results = self.loadgen(f"{stack.url('intake')}/v1/cases", token, rate=rate, duration=duration)
             accepted = [r for r in results if r["status"] == 201]
             done, _ = self.follow(accepted, receiver, timeout=120)
-            phases.append({"rate": rate, "duration_s": duration, "sent": len(results), "accepted": len(accepted),
-                           "completed": len(done), "stages": self.stages(accepted, done)})
+            phases.append(
+                {
+                    "rate": rate,
+                    "duration_s": duration,
+                    "sent": len(results),
+                    "accepted": len(accepted),
+                    "completed": len(done),
+                    "stages": self.stages(accepted, done),
+                }
+            )
         self.results["open_loop"] = phases
 
     def closed_loop(self, stack: LocalStack, token: str, receiver: Receiver) -> None:
@@ -188,10 +229,14 @@ class Bench:
         accept_span = max(r["accepted"] for r in results) - begin
         done, finished = self.follow(accepted, receiver, timeout=300)
         self.results["closed_loop"] = {
-            "clients": 32, "accepted": len(accepted), "completed": len(done),
+            "clients": 32,
+            "accepted": len(accepted),
+            "completed": len(done),
             "accepted_per_s": round(len(accepted) / accept_span, 1),
             "through_audit_per_s": round(len(done) / (finished - begin), 1),
-            "stages": self.stages(accepted, done), "cpu": meter.read(len(done))}
+            "stages": self.stages(accepted, done),
+            "cpu": meter.read(len(done)),
+        }
 
     def burst(self, stack: LocalStack, token: str, receiver: Receiver) -> None:
         count = 1000 if self.quick else 10000
@@ -203,20 +248,30 @@ class Bench:
         last_accepted = max(r["accepted"] for r in results)
         done, finished = self.follow(accepted, receiver, timeout=900)
         self.results["burst"] = {
-            "cases": count, "accepted": len(accepted), "completed": len(done),
-            "lost": len(accepted) - len(done), "submit_s": round(last_accepted - begin, 1),
+            "cases": count,
+            "accepted": len(accepted),
+            "completed": len(done),
+            "lost": len(accepted) - len(done),
+            "submit_s": round(last_accepted - begin, 1),
             "drain_after_last_accept_s": round(max(0.0, finished - last_accepted), 1),
-            "through_audit_per_s": round(len(done) / (finished - begin), 1), "cpu": meter.read(len(done))}
+            "through_audit_per_s": round(len(done) / (finished - begin), 1),
+            "cpu": meter.read(len(done)),
+        }
 
     # ---- the whole run ----------------------------------------------------------------
     def start_platform(self, receiver: Receiver) -> tuple[LocalStack, str]:
         """Every service as real processes, the water department subscribed to ``receiver``'s
         webhook; returns the stack and a staff member's token for submitting cases."""
-        stack = LocalStack(self.workdir / "stack", self.broker_url, self.databases,
-                           extra_env={"WHISTLE_LOG_LEVEL": "WARNING"}).up()
+        stack = LocalStack(
+            self.workdir / "stack", self.broker_url, self.databases, extra_env={"WHISTLE_LOG_LEVEL": "WARNING"}
+        ).up()
         try:
-            requests.put(f"{stack.url('notify')}/v1/subscriptions/water", headers=stack.headers("admin"),
-                         timeout=10, json={"webhook_url": receiver.url, "secret": SECRET}).raise_for_status()
+            requests.put(
+                f"{stack.url('notify')}/v1/subscriptions/water",
+                headers=stack.headers("admin"),
+                timeout=10,
+                json={"webhook_url": receiver.url, "secret": SECRET},
+            ).raise_for_status()
         except BaseException:
             stack.down()
             raise
@@ -287,9 +342,10 @@ class Bench:
             # Everything the machine did meanwhile, the load generator and the receiver included.
             cost = whole_run.read(cases)
             self.results["cases"] = cases
-            self.results["processes"] = {name: {"peak_rss_mb": round(self.peak_rss.get(name, 0.0), 1),
-                                                "cpu_ms_per_case": ms}
-                                         for name, ms in cost["cpu_ms_per_case"].items()}
+            self.results["processes"] = {
+                name: {"peak_rss_mb": round(self.peak_rss.get(name, 0.0), 1), "cpu_ms_per_case": ms}
+                for name, ms in cost["cpu_ms_per_case"].items()
+            }
             self.results["cpu_ms_per_case_total"] = cost["whistle_cpu_ms_per_case"]
             self.results["infrastructure_cpu_ms_per_case"] = cost["infrastructure_cpu_ms_per_case"]
             self.results["machine_cpu_ms_per_case"] = cost["machine_cpu_ms_per_case"]
@@ -316,8 +372,12 @@ SELECT s.relname,
                       + current_setting('autovacuum_analyze_scale_factor')::float * greatest(c.reltuples, 0)
 FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
 """
-VACUUM_COMMANDS = {(True, True): "VACUUM (ANALYZE)", (True, False): "VACUUM", (False, True): "ANALYZE",
-                   (False, False): None}  # (vacuum due, analyze due) → what autovacuum runs
+VACUUM_COMMANDS = {
+    (True, True): "VACUUM (ANALYZE)",
+    (True, False): "VACUUM",
+    (False, True): "ANALYZE",
+    (False, False): None,
+}  # (vacuum due, analyze due) → what autovacuum runs
 
 
 def service_of(database: str) -> str:
@@ -345,5 +405,10 @@ def autovacuum_naptime() -> float:
 def machine() -> dict:
     # The interpreter's path says which build ran the platform: the same code costs about a fifth
     # more CPU on a build without profile-guided optimisation (the Makefile's BENCH_PYTHON).
-    return {"cpus": os.cpu_count(), "python": sys.version.split()[0], "python_executable": sys._base_executable,
-            "uname": " ".join(os.uname()[2:4]), "postgresql_autovacuum": autovacuum_on()}
+    return {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "python_executable": sys._base_executable,
+        "uname": " ".join(os.uname()[2:4]),
+        "postgresql_autovacuum": autovacuum_on(),
+    }

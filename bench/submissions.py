@@ -40,8 +40,9 @@ def main() -> None:
     dbs = Databases()
     url = dbs.create("intake")
     migrate("intake", url)
-    os.environ.update({"WHISTLE_INTAKE_DATABASE_URL": url, "WHISTLE_JWT_SECRET": JWT_SECRET,
-                       "WHISTLE_LOG_LEVEL": "WARNING"})
+    os.environ.update(
+        {"WHISTLE_INTAKE_DATABASE_URL": url, "WHISTLE_JWT_SECRET": JWT_SECRET, "WHISTLE_LOG_LEVEL": "WARNING"}
+    )
     from services.intake.app import create_app
 
     app = create_app()

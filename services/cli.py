@@ -1,11 +1,11 @@
 """``whistle``: one command for every process and chore.
 
-  whistle dev [--port N] [--data-dir DIR]   the whole platform in one process (development)
-  whistle migrate SERVICE|all               apply a service's database migrations
-  whistle token --role ROLE [...]           issue a bearer token
-  whistle serve SERVICE                     a service's web process (gunicorn)
-  whistle worker SERVICE                    a service's worker: consumer, relay, timers
-  whistle dlq list|replay|purge SERVICE     inspect and replay dead letters
+whistle dev [--port N] [--data-dir DIR]   the whole platform in one process (development)
+whistle migrate SERVICE|all               apply a service's database migrations
+whistle token --role ROLE [...]           issue a bearer token
+whistle serve SERVICE                     a service's web process (gunicorn)
+whistle worker SERVICE                    a service's worker: consumer, relay, timers
+whistle dlq list|replay|purge SERVICE     inspect and replay dead letters
 """
 
 from __future__ import annotations
@@ -45,8 +45,16 @@ def cmd_token(args) -> int:
 
     settings = Settings.load("intake")
     try:
-        print(issue_token(settings.jwt_secret, role=args.role, sub=args.sub, department=args.department,
-                          community=args.community, ttl=args.ttl))
+        print(
+            issue_token(
+                settings.jwt_secret,
+                role=args.role,
+                sub=args.sub,
+                department=args.department,
+                community=args.community,
+                ttl=args.ttl,
+            )
+        )
     except ValueError as exc:
         print(f"whistle token: {exc}", file=sys.stderr)
         return 2
@@ -78,8 +86,9 @@ def cmd_dlq(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="whistle", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="whistle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("dev", help="run all four services in one process")

@@ -58,8 +58,7 @@ def database_url(request, tmp_path):
 @pytest.fixture
 def real_config(tmp_path, broker_url, pg_databases):
     """Everything real: RabbitMQ (own vhost, own queue prefix) and PostgreSQL (own databases)."""
-    config = dev_config(tmp_path, BROKER_URL=broker_url, TOPOLOGY_PREFIX=unique_prefix(),
-                        BROKER_HEARTBEAT=10)
+    config = dev_config(tmp_path, BROKER_URL=broker_url, TOPOLOGY_PREFIX=unique_prefix(), BROKER_HEARTBEAT=10)
     config.update(pg_databases())
     return config
 

@@ -37,8 +37,9 @@ def pg_url(database: str) -> str:
 def _pg_admin(sql: str) -> None:
     import psycopg
 
-    with psycopg.connect(PG_ADMIN_URL.replace("postgresql://", "postgresql://", 1), autocommit=True,
-                         connect_timeout=5) as conn:
+    with psycopg.connect(
+        PG_ADMIN_URL.replace("postgresql://", "postgresql://", 1), autocommit=True, connect_timeout=5
+    ) as conn:
         conn.execute(sql)
 
 

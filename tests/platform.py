@@ -92,8 +92,13 @@ def unique_prefix() -> str:
 
 def dev_config(tmp_path, **extra) -> dict[str, Any]:
     """SQLite files under tmp_path and the in-process memory:// bus with a private topology."""
-    config = {"DATA_DIR": str(tmp_path), "BROKER_URL": "memory://", "TOPOLOGY_PREFIX": unique_prefix(),
-              "JWT_SECRET": "test-secret-" + uuid.uuid4().hex, "RELAY_POLL": 0.02,
-              "RETRY_DELAYS": "0.1s,0.2s"}
+    config = {
+        "DATA_DIR": str(tmp_path),
+        "BROKER_URL": "memory://",
+        "TOPOLOGY_PREFIX": unique_prefix(),
+        "JWT_SECRET": "test-secret-" + uuid.uuid4().hex,
+        "RELAY_POLL": 0.02,
+        "RETRY_DELAYS": "0.1s,0.2s",
+    }
     config.update(extra)
     return config

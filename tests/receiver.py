@@ -32,13 +32,16 @@ class WebhookReceiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver.lock:
-                    receiver.received.append({
-                        "event": json.loads(body),
-                        "event_id": self.headers.get("Whistle-Event-Id"),
-                        "content_type": self.headers.get("Content-Type"),
-                        "verified": verify_signature(receiver.secret,
-                                                     self.headers.get("Whistle-Signature", ""), body),
-                    })
+                    receiver.received.append(
+                        {
+                            "event": json.loads(body),
+                            "event_id": self.headers.get("Whistle-Event-Id"),
+                            "content_type": self.headers.get("Content-Type"),
+                            "verified": verify_signature(
+                                receiver.secret, self.headers.get("Whistle-Signature", ""), body
+                            ),
+                        }
+                    )
                 self.send_response(receiver.status)
                 self.end_headers()
 

@@ -19,9 +19,14 @@ log = logging.getLogger(__name__)
 def snapshot(status: int, rows: int) -> dict:
     """What to record about the current request, taken while it is still current."""
     identity = g.get("identity")
-    return {"subject": identity.sub if identity else "anonymous", "role": identity.role if identity else "none",
-            "path": request.path[:300], "query": request.query_string.decode(errors="replace"),
-            "rows": rows, "status": status}
+    return {
+        "subject": identity.sub if identity else "anonymous",
+        "role": identity.role if identity else "none",
+        "path": request.path[:300],
+        "query": request.query_string.decode(errors="replace"),
+        "rows": rows,
+        "status": status,
+    }
 
 
 def record(runtime: Runtime, entry: dict) -> None:

@@ -114,8 +114,9 @@ def case_timeline(args, case_id):
 def verify(args):
     """Re-hash the stored rows, re-link the chain and hold it against every signed checkpoint."""
     with runtime().transaction() as session:
-        verdict = verify_trail(session, checkpoints.known(session, signer()), signer().public_key,
-                               args["from_seq"], args["to_seq"])
+        verdict = verify_trail(
+            session, checkpoints.known(session, signer()), signer().public_key, args["from_seq"], args["to_seq"]
+        )
     g.audit_rows = verdict["checked"]
     return verdict
 
@@ -132,8 +133,10 @@ def list_checkpoints(args):
     if cursor:
         query = query.where(CheckpointEntry.size < cursor[0])
     with runtime().transaction() as session:
-        rows = [checkpoints.Checkpoint(c.origin, c.size, c.head, c.time, c.key_id, c.signature).as_dict()
-                for c in session.execute(query).scalars()]
+        rows = [
+            checkpoints.Checkpoint(c.origin, c.size, c.head, c.time, c.key_id, c.signature).as_dict()
+            for c in session.execute(query).scalars()
+        ]
     result = page(rows, args["limit"], lambda r: [r["size"]])
     served(result["items"])
     return result
@@ -146,8 +149,11 @@ def list_checkpoints(args):
 def checkpoint_key():
     """The Ed25519 public key checkpoints are signed with (PEM): keep a copy to verify exports."""
     public_key = signer().public_key
-    return {"algorithm": "Ed25519", "key_id": checkpoints.key_id(public_key),
-            "public_key_pem": checkpoints.public_pem(public_key)}
+    return {
+        "algorithm": "Ed25519",
+        "key_id": checkpoints.key_id(public_key),
+        "public_key_pem": checkpoints.public_pem(public_key),
+    }
 
 
 @blp.route("/export", methods=["GET"])
@@ -167,14 +173,16 @@ def export_trail(args):
                     yield from export.csv_rows(session, args, lambda n: entry.update(rows=n))
                 else:
                     known = checkpoints.known(session, known_signer)
-                    yield from export.jsonl(session, args, active_filters(args), known,
-                                            lambda n: entry.update(rows=n))
+                    yield from export.jsonl(session, args, active_filters(args), known, lambda n: entry.update(rows=n))
         finally:  # also when the client goes away mid-stream; after the reading transaction has ended
             access.record(rt, entry)
 
     mimetype = "text/csv" if args["format"] == "csv" else "application/x-ndjson"
-    return Response(stream_with_context(body()), mimetype=mimetype,
-                    headers={"Content-Disposition": f"attachment; filename=audit-export.{args['format']}"})
+    return Response(
+        stream_with_context(body()),
+        mimetype=mimetype,
+        headers={"Content-Disposition": f"attachment; filename=audit-export.{args['format']}"},
+    )
 
 
 @blp.route("/reports/departments", methods=["GET"])

@@ -22,7 +22,8 @@ def app_config(config: dict | None) -> dict:
 
 
 def create_app(config: dict | None = None):
-    app = create_service_app("audit", app_config(config), metadata, [api.blp],
-                             description="The append-only, hash-chained trail; read-only.")
+    app = create_service_app(
+        "audit", app_config(config), metadata, [api.blp], description="The append-only, hash-chained trail; read-only."
+    )
     app.extensions["whistle_audit"] = Signer.from_settings(app.config["WHISTLE_SETTINGS"])
     return app

@@ -36,8 +36,10 @@ def _plain(value: Any) -> bool:
     if kind is str:
         return value.isascii() or not _SURROGATE.search(value)
     if kind is dict:
-        return all(type(key) is str and (key.isascii() or not _SORTS_OTHERWISE_IN_UTF16.search(key))
-                   and _plain(item) for key, item in value.items())
+        return all(
+            type(key) is str and (key.isascii() or not _SORTS_OTHERWISE_IN_UTF16.search(key)) and _plain(item)
+            for key, item in value.items()
+        )
     if kind is list:
         return all(_plain(item) for item in value)
     if kind is int:

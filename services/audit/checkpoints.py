@@ -63,8 +63,7 @@ def key_id(public_key: Ed25519PublicKey) -> str:
 
 
 def public_pem(public_key: Ed25519PublicKey) -> str:
-    return public_key.public_bytes(serialization.Encoding.PEM,
-                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def load_public_key(pem: bytes) -> Ed25519PublicKey:
@@ -84,15 +83,19 @@ def load_or_create_key(path: str | None, data_dir: Path) -> Ed25519PrivateKey:
     generated = data_dir / "audit-checkpoint-key.pem"
     try:
         key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         generated.parent.mkdir(parents=True, exist_ok=True)
         # O_EXCL: the web process and the worker may start together; the first one's key wins.
         fd = os.open(generated, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(pem)
-        log.warning("WHISTLE_AUDIT_CHECKPOINT_KEY is not set: generated a checkpoint signing key at %s; "
-                    "set the variable to a key kept outside the data dir in any real deployment", generated)
+        log.warning(
+            "WHISTLE_AUDIT_CHECKPOINT_KEY is not set: generated a checkpoint signing key at %s; "
+            "set the variable to a key kept outside the data dir in any real deployment",
+            generated,
+        )
         return key
     except FileExistsError:
         return load_or_create_key(str(generated), data_dir)
@@ -165,16 +168,21 @@ def known(session: Session, signer: Signer) -> list[Checkpoint]:
 def checkpoint_if_due(session: Session, signer: Signer, now: datetime, *, force: bool = False) -> Checkpoint | None:
     """Sign the current head when ``every`` rows arrived since the last checkpoint, or ``minutes``
     passed with anything new at all."""
-    head = session.execute(select(TrailEntry.seq, TrailEntry.chain_hash)
-                           .order_by(TrailEntry.seq.desc()).limit(1)).first()
-    last = session.execute(select(CheckpointEntry.size, CheckpointEntry.time)
-                           .order_by(CheckpointEntry.size.desc()).limit(1)).first()
+    head = session.execute(
+        select(TrailEntry.seq, TrailEntry.chain_hash).order_by(TrailEntry.seq.desc()).limit(1)
+    ).first()
+    last = session.execute(
+        select(CheckpointEntry.size, CheckpointEntry.time).order_by(CheckpointEntry.size.desc()).limit(1)
+    ).first()
     if head is None or (last and last.size >= head.seq):
         return None
     if not force:
         # The clock starts at the last checkpoint, or at the first row for the very first one.
-        since = (datetime.fromisoformat(last.time.replace("Z", "+00:00")) if last else
-                 session.scalar(select(TrailEntry.recorded_at).where(TrailEntry.seq == 1)) or now)
+        since = (
+            datetime.fromisoformat(last.time.replace("Z", "+00:00"))
+            if last
+            else session.scalar(select(TrailEntry.recorded_at).where(TrailEntry.seq == 1)) or now
+        )
         size = last.size if last else 0
         if head.seq - size < signer.every and now - since < timedelta(minutes=signer.minutes):
             return None

@@ -1,8 +1,8 @@
 """``whistle audit``: verify an export offline, grant the insert-only role, sign a checkpoint now.
 
-  whistle audit verify FILE --key PUBKEY   verify a JSON Lines export (exit 0 when it holds)
-  whistle audit grant ROLE                 create/grant the insert-only PostgreSQL role (as owner)
-  whistle audit checkpoint                 sign the current head now
+whistle audit verify FILE --key PUBKEY   verify a JSON Lines export (exit 0 when it holds)
+whistle audit grant ROLE                 create/grant the insert-only PostgreSQL role (as owner)
+whistle audit checkpoint                 sign the current head now
 """
 
 from __future__ import annotations
@@ -25,9 +25,17 @@ def cmd_verify(args) -> int:
         return 2
     path = Path(args.file)
     # The bar only shows on a terminal and for files worth waiting for.
-    with path.open("rb") as handle, tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="verify",
-                                         disable=None if path.stat().st_size > 1 << 20 else True,
-                                         file=sys.stderr) as bar:
+    with (
+        path.open("rb") as handle,
+        tqdm(
+            total=path.stat().st_size,
+            unit="B",
+            unit_scale=True,
+            desc="verify",
+            disable=None if path.stat().st_size > 1 << 20 else True,
+            file=sys.stderr,
+        ) as bar,
+    ):
         try:
             verdict = verify_export(read_lines(handle, bar.update), public_key)
         except (BadExport, ValueError, KeyError) as exc:
@@ -56,8 +64,10 @@ def cmd_grant(args) -> int:
         return 2
     finally:
         engine.dispose()
-    print(f"audit: role {args.role} may read and insert, never update or delete; connect the web and worker "
-          f"with WHISTLE_AUDIT_APP_DATABASE_URL=postgresql://{args.role}@<host>/<database>")
+    print(
+        f"audit: role {args.role} may read and insert, never update or delete; connect the web and worker "
+        f"with WHISTLE_AUDIT_APP_DATABASE_URL=postgresql://{args.role}@<host>/<database>"
+    )
     return 0
 
 

@@ -22,8 +22,22 @@ from .queries import with_predecessor
 from .verify import ChainScan, judge, scan
 
 FORMAT = "whistle-audit-export/1"
-CSV_COLUMNS = ("seq", "event_id", "type", "case_id", "department", "actor_role", "actor_id", "outcome",
-               "occurred_at", "recorded_at", "canonical", "leaf_hash", "prev_chain_hash", "chain_hash")
+CSV_COLUMNS = (
+    "seq",
+    "event_id",
+    "type",
+    "case_id",
+    "department",
+    "actor_role",
+    "actor_id",
+    "outcome",
+    "occurred_at",
+    "recorded_at",
+    "canonical",
+    "leaf_hash",
+    "prev_chain_hash",
+    "chain_hash",
+)
 CHUNK = 500  # rows per yielded piece of the response
 
 
@@ -31,17 +45,27 @@ def _rows(session: Session, args: dict[str, Any]):
     return session.execute(with_predecessor(args).execution_options(yield_per=CHUNK))
 
 
-def jsonl(session: Session, args: dict, filters: dict, checkpoints: list[Checkpoint],
-          counted: Callable[[int], None]) -> Iterator[str]:
-    header = {"kind": "header", "format": FORMAT, "filters": filters,
-              "checkpoints": [c.as_dict() for c in checkpoints]}
+def jsonl(
+    session: Session, args: dict, filters: dict, checkpoints: list[Checkpoint], counted: Callable[[int], None]
+) -> Iterator[str]:
+    header = {"kind": "header", "format": FORMAT, "filters": filters, "checkpoints": [c.as_dict() for c in checkpoints]}
     yield json.dumps(header, ensure_ascii=False) + "\n"
     count, lines = 0, []
     with _rows(session, args) as rows:  # closed early too, when the client goes away
         for entry in rows:
-            lines.append(json.dumps({"kind": "row", "seq": entry.seq, "canonical": entry.canonical.decode(),
-                                     "leaf_hash": entry.leaf_hash, "prev_chain_hash": entry.prev_chain_hash,
-                                     "chain_hash": entry.chain_hash}, ensure_ascii=False))
+            lines.append(
+                json.dumps(
+                    {
+                        "kind": "row",
+                        "seq": entry.seq,
+                        "canonical": entry.canonical.decode(),
+                        "leaf_hash": entry.leaf_hash,
+                        "prev_chain_hash": entry.prev_chain_hash,
+                        "chain_hash": entry.chain_hash,
+                    },
+                    ensure_ascii=False,
+                )
+            )
             count += 1
             if len(lines) >= CHUNK:
                 yield "\n".join(lines) + "\n"
@@ -60,11 +84,24 @@ def csv_rows(session: Session, args: dict, counted: Callable[[int], None]) -> It
     count = 0
     with _rows(session, args) as rows:
         for entry in rows:
-            writer.writerow([entry.seq, entry.event_id, entry.type, entry.case_id, entry.department,
-                             entry.actor_role, entry.actor_id, entry.outcome,
-                             entry.occurred_at.isoformat().replace("+00:00", "Z"),
-                             entry.recorded_at.isoformat().replace("+00:00", "Z"), entry.canonical.decode(),
-                             entry.leaf_hash, entry.prev_chain_hash or "", entry.chain_hash])
+            writer.writerow(
+                [
+                    entry.seq,
+                    entry.event_id,
+                    entry.type,
+                    entry.case_id,
+                    entry.department,
+                    entry.actor_role,
+                    entry.actor_id,
+                    entry.outcome,
+                    entry.occurred_at.isoformat().replace("+00:00", "Z"),
+                    entry.recorded_at.isoformat().replace("+00:00", "Z"),
+                    entry.canonical.decode(),
+                    entry.leaf_hash,
+                    entry.prev_chain_hash or "",
+                    entry.chain_hash,
+                ]
+            )
             count += 1
             if count % CHUNK == 0:
                 yield buffer.getvalue()
@@ -100,8 +137,14 @@ def verify_export(lines: Iterable[str], public_key: Ed25519PublicKey) -> dict[st
                 continue
             seen["rows"] += 1
             seen["last"] = max(seen["last"], item["seq"])
-            yield (item["seq"], item["canonical"].encode(), item["leaf_hash"], item["chain_hash"], None,
-                   None if complete else item.get("prev_chain_hash"))
+            yield (
+                item["seq"],
+                item["canonical"].encode(),
+                item["leaf_hash"],
+                item["chain_hash"],
+                None,
+                None if complete else item.get("prev_chain_hash"),
+            )
 
     stream = rows()
     result: ChainScan = scan(stream, sizes=[c.size for c in checkpoints], contiguous=complete)

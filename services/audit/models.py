@@ -19,8 +19,9 @@ class Base(DeclarativeBase):
 class TrailEntry(Base):
     __tablename__ = "trail"
 
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
-                                     autoincrement=False)
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    )
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     type: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(64))
@@ -51,8 +52,9 @@ class CheckpointEntry(Base):
 
     __tablename__ = "checkpoints"
 
-    size: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
-                                      autoincrement=False)
+    size: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    )
     origin: Mapped[str] = mapped_column(String(200))
     head: Mapped[str] = mapped_column(String(64))  # chain_hash of row ``size``
     # The time exactly as signed (RFC 3339 text), so the signature re-verifies byte for byte.

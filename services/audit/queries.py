@@ -10,8 +10,13 @@ from sqlalchemy.orm import Session, aliased
 
 from .models import TrailEntry
 
-FILTERS = {"case_id": TrailEntry.case_id, "department": TrailEntry.department, "actor": TrailEntry.actor_id,
-           "type": TrailEntry.type, "outcome": TrailEntry.outcome}
+FILTERS = {
+    "case_id": TrailEntry.case_id,
+    "department": TrailEntry.department,
+    "actor": TrailEntry.actor_id,
+    "type": TrailEntry.type,
+    "outcome": TrailEntry.outcome,
+}
 
 
 def filtered(query: Select, args: dict[str, Any]) -> Select:
@@ -50,7 +55,9 @@ def with_predecessor(args: dict[str, Any]) -> Select:
     row's link be re-computed offline."""
     previous = aliased(TrailEntry)
     # Plain columns, not entities: a million exported rows must not pile up in the session.
-    query = (select(*TrailEntry.__table__.c, previous.chain_hash.label("prev_chain_hash"))
-             .outerjoin(previous, previous.seq == TrailEntry.seq - 1)
-             .order_by(TrailEntry.seq))
+    query = (
+        select(*TrailEntry.__table__.c, previous.chain_hash.label("prev_chain_hash"))
+        .outerjoin(previous, previous.seq == TrailEntry.seq - 1)
+        .order_by(TrailEntry.seq)
+    )
     return filtered(query, args)

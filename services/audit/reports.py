@@ -22,8 +22,16 @@ from sqlalchemy.orm import Session
 
 from .models import TrailEntry
 
-TYPES = ("task.assigned", "task.acknowledged", "task.completed", "task.reopened", "task.returned",
-         "task.cancelled", "task.overdue", "case.feedback_recorded")
+TYPES = (
+    "task.assigned",
+    "task.acknowledged",
+    "task.completed",
+    "task.reopened",
+    "task.returned",
+    "task.cancelled",
+    "task.overdue",
+    "case.feedback_recorded",
+)
 CONTENT = ("satisfied", "basically_satisfied")
 
 
@@ -110,19 +118,23 @@ def scores(tasks: dict[str, TaskFacts], feedback: dict[str, str]) -> list[dict]:
         rated = [f for f in facts if not f.cancelled]
         completed_cases = {f.case_id for f in facts if f.completed}
         rated_feedback = [feedback[case] for case in completed_cases if case in feedback]
-        items.append({
-            "department": department,
-            "tasks": len(facts),
-            "response_rate": _rate(sum(f.responded for f in rated), len(rated)),
-            "resolution_rate": _rate(sum(f.completed for f in rated), len(rated)),
-            "satisfaction_rate": _rate(sum(s in CONTENT for s in rated_feedback), len(rated_feedback)),
-            "median_ack_minutes": _median([_minutes(f.acknowledged_at, f.assigned_at)
-                                           for f in facts if f.acknowledged_at]),
-            "median_complete_minutes": _median([_minutes(f.completed_at, f.assigned_at)
-                                                for f in facts if f.completed]),
-            "returned": sum(f.returned for f in facts),
-            "overdue": sum(f.overdue for f in facts),
-        })
+        items.append(
+            {
+                "department": department,
+                "tasks": len(facts),
+                "response_rate": _rate(sum(f.responded for f in rated), len(rated)),
+                "resolution_rate": _rate(sum(f.completed for f in rated), len(rated)),
+                "satisfaction_rate": _rate(sum(s in CONTENT for s in rated_feedback), len(rated_feedback)),
+                "median_ack_minutes": _median(
+                    [_minutes(f.acknowledged_at, f.assigned_at) for f in facts if f.acknowledged_at]
+                ),
+                "median_complete_minutes": _median(
+                    [_minutes(f.completed_at, f.assigned_at) for f in facts if f.completed]
+                ),
+                "returned": sum(f.returned for f in facts),
+                "overdue": sum(f.overdue for f in facts),
+            }
+        )
     return items
 
 

@@ -143,10 +143,20 @@ def append(session: Session, event: Event, recorded_at: datetime) -> SimpleNames
     leaf = chain.leaf_hash(canonical)
     head = chain.chain_hash(previous, leaf)
     values = dict(
-        seq=seq, event_id=event.id, type=event.type, source=event.source, case_id=row["case_id"],
-        department=row["department"], actor_role=event.actor.role, actor_id=event.actor.id,
-        outcome=row["outcome"], occurred_at=event.time, recorded_at=recorded_at, canonical=canonical,
-        leaf_hash=leaf.hex(), chain_hash=head.hex(),
+        seq=seq,
+        event_id=event.id,
+        type=event.type,
+        source=event.source,
+        case_id=row["case_id"],
+        department=row["department"],
+        actor_role=event.actor.role,
+        actor_id=event.actor.id,
+        outcome=row["outcome"],
+        occurred_at=event.time,
+        recorded_at=recorded_at,
+        canonical=canonical,
+        leaf_hash=leaf.hex(),
+        chain_hash=head.hex(),
     )
     # Under the chain lock nothing else extends the chain; event_id is unique, so the same event
     # appended by two consumers at once fails one commit, and its message is retried.

@@ -27,8 +27,18 @@ from .models import TrailEntry
 # Rows per round trip. Measured on a million rows, 2,000 beat 5,000 and 10,000 by some 10% (probably a
 # batch of ~1.7 MB staying in the CPU cache while it is hashed); much fewer means more round trips.
 FETCH_SIZE = 2000
-COLUMNS = ("seq", "canonical", "leaf_hash", "chain_hash", "event_id", "type", "case_id", "department", "actor_id",
-           "outcome")  # the last six as ``scan`` expects its ``columns``
+COLUMNS = (
+    "seq",
+    "canonical",
+    "leaf_hash",
+    "chain_hash",
+    "event_id",
+    "type",
+    "case_id",
+    "department",
+    "actor_id",
+    "outcome",
+)  # the last six as ``scan`` expects its ``columns``
 
 
 @dataclass
@@ -43,8 +53,14 @@ class ChainScan:
     heads: dict[int, str] = field(default_factory=dict)  # chain hash at each checkpoint size reached
 
 
-def scan(rows: Iterable[tuple], *, start_seq: int = 1, previous: bytes = chain.GENESIS,
-         sizes: Iterable[int] = (), contiguous: bool = True) -> ChainScan:
+def scan(
+    rows: Iterable[tuple],
+    *,
+    start_seq: int = 1,
+    previous: bytes = chain.GENESIS,
+    sizes: Iterable[int] = (),
+    contiguous: bool = True,
+) -> ChainScan:
     """Walk ``rows`` = (seq, canonical, leaf_hex, chain_hex, columns, prev_hex); stop at the first bad one.
 
     ``columns`` are the stored query columns, held against the canonical row (None in an export).
@@ -112,17 +128,27 @@ def _content_problem(seq: int, canonical: bytes, columns: tuple | None) -> str |
     """
     head = canonical.split(b',"', 4)
     tail = canonical.rsplit(b',"', 9)
-    if not (len(head) == 5 and len(tail) == 10 and head[0][:23] == ACTOR_OPENING
-            and head[0][23:24] not in b"{[" and tail[8][-1:] not in b"}]"):
+    if not (
+        len(head) == 5
+        and len(tail) == 10
+        and head[0][:23] == ACTOR_OPENING
+        and head[0][23:24] not in b"{["
+        and tail[8][-1:] not in b"}]"
+    ):
         return _parsed_problem(seq, canonical, columns)
     if tail[6] != b'seq":%d' % seq:
         return f"its content says seq {tail[6][5:].decode(errors='replace')}"
     if columns is None:
         return None
     event_id, kind, case_id, department, actor_id, outcome = columns
-    if not (tail[1] == b'department":' + _json(department) and tail[2] == b'event_id":' + _json(event_id)
-            and tail[4] == b'outcome":' + _json(outcome) and tail[9] == b'type":' + _json(kind) + b"}"
-            and head[1] == b'id":' + _json(actor_id) and head[3] == b'case_id":' + _json(case_id)):
+    if not (
+        tail[1] == b'department":' + _json(department)
+        and tail[2] == b'event_id":' + _json(event_id)
+        and tail[4] == b'outcome":' + _json(outcome)
+        and tail[9] == b'type":' + _json(kind) + b"}"
+        and head[1] == b'id":' + _json(actor_id)
+        and head[3] == b'case_id":' + _json(case_id)
+    ):
         return "a query column differs from the hashed row"
     return None
 
@@ -131,8 +157,15 @@ def _parsed_problem(seq: int, canonical: bytes, columns: tuple | None) -> str | 
     """``_content_problem`` for a row whose layout the byte comparisons cannot vouch for."""
     try:
         row = json.loads(canonical)
-        stated = (row["event_id"], row["type"], row["case_id"], row["department"], row["actor"]["id"],
-                  row["outcome"], row["seq"])
+        stated = (
+            row["event_id"],
+            row["type"],
+            row["case_id"],
+            row["department"],
+            row["actor"]["id"],
+            row["outcome"],
+            row["seq"],
+        )
     except (ValueError, TypeError, KeyError):
         return "its content is not a trail row"
     if stated[-1] != seq:
@@ -140,9 +173,16 @@ def _parsed_problem(seq: int, canonical: bytes, columns: tuple | None) -> str | 
     return None if columns is None or stated[:-1] == tuple(columns) else "a query column differs from the hashed row"
 
 
-def judge(result: ChainScan, checkpoints: list[Checkpoint], public_key: Ed25519PublicKey, *,
-          trail_head: int, start_seq: int = 1, end_seq: int | None = None,
-          complete: bool = True) -> dict[str, Any]:
+def judge(
+    result: ChainScan,
+    checkpoints: list[Checkpoint],
+    public_key: Ed25519PublicKey,
+    *,
+    trail_head: int,
+    start_seq: int = 1,
+    end_seq: int | None = None,
+    complete: bool = True,
+) -> dict[str, Any]:
     """The verdict, in the API's shape, from a scan and every known checkpoint.
 
     A checkpoint must carry a valid signature, must not be larger than the trail (deleting the
@@ -181,8 +221,13 @@ def judge(result: ChainScan, checkpoints: list[Checkpoint], public_key: Ed25519P
     return verdict
 
 
-def verify_trail(session: Session, checkpoints: list[Checkpoint], public_key: Ed25519PublicKey,
-                 from_seq: int | None = None, to_seq: int | None = None) -> dict[str, Any]:
+def verify_trail(
+    session: Session,
+    checkpoints: list[Checkpoint],
+    public_key: Ed25519PublicKey,
+    from_seq: int | None = None,
+    to_seq: int | None = None,
+) -> dict[str, Any]:
     """Verify rows ``from_seq``..``to_seq`` (default: all) as stored, streaming them."""
     start = from_seq or 1
     previous = chain.GENESIS
@@ -201,8 +246,12 @@ def verify_trail(session: Session, checkpoints: list[Checkpoint], public_key: Ed
 @contextmanager
 def _read_core(session: Session, start: int, to_seq: int | None) -> Iterator[Iterable[tuple]]:
     t = TrailEntry
-    query = (select(*(t.__table__.c[name] for name in COLUMNS)).where(t.seq >= start).order_by(t.seq)
-             .execution_options(yield_per=FETCH_SIZE))
+    query = (
+        select(*(t.__table__.c[name] for name in COLUMNS))
+        .where(t.seq >= start)
+        .order_by(t.seq)
+        .execution_options(yield_per=FETCH_SIZE)
+    )
     if to_seq:
         query = query.where(t.seq <= to_seq)
     # Core on the session's connection, not the ORM: no per-row ORM bookkeeping on a million rows.
@@ -215,8 +264,11 @@ def _read_postgres(session: Session, start: int, to_seq: int | None) -> Iterator
     """The rows through psycopg itself, in the session's transaction: a server-side cursor with
     binary results, so bytea arrives as bytes rather than hex text to decode, and plain tuples
     without SQLAlchemy's per-row processing — together about twice as fast as the Core stream."""
-    sql = (f"SELECT {', '.join(COLUMNS)} FROM {TrailEntry.__tablename__} WHERE seq >= %s"
-           + (" AND seq <= %s" if to_seq else "") + " ORDER BY seq")
+    sql = (
+        f"SELECT {', '.join(COLUMNS)} FROM {TrailEntry.__tablename__} WHERE seq >= %s"
+        + (" AND seq <= %s" if to_seq else "")
+        + " ORDER BY seq"
+    )
     connection = session.connection().connection.dbapi_connection
     with connection.cursor(name="audit_verify", binary=True, scrollable=False) as cursor:
         cursor.execute(sql, (start, to_seq) if to_seq else (start,))

@@ -30,8 +30,15 @@ class Identity:
         return Actor(role=self.role, id=self.sub, department=self.department)
 
 
-def issue_token(secret: str, *, role: str, sub: str | None = None, department: str | None = None,
-                community: str | None = None, ttl: int = 12 * 3600) -> str:
+def issue_token(
+    secret: str,
+    *,
+    role: str,
+    sub: str | None = None,
+    department: str | None = None,
+    community: str | None = None,
+    ttl: int = 12 * 3600,
+) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if role == "department" and not department:
@@ -63,8 +70,9 @@ def decode_token(secret: str, token: str) -> Identity:
         raise ApiError(401, "UNAUTHENTICATED", "The token carries no known role.")
     if role == "department" and not claims.get("department"):
         raise ApiError(401, "UNAUTHENTICATED", "A department token must name its department.")
-    identity = Identity(sub=str(claims["sub"]), role=role, department=claims.get("department"),
-                        community=claims.get("community"))
+    identity = Identity(
+        sub=str(claims["sub"]), role=role, department=claims.get("department"), community=claims.get("community")
+    )
     if len(_verified) >= VERIFIED_KEPT:
         _verified.clear()  # crude, and enough: the tokens in use are verified again once
     _verified[(secret, token)] = (identity, float(claims["exp"]))
@@ -96,8 +104,9 @@ def require(*roles: str):
         def wrapper(*args, **kwargs):
             identity = current_identity()
             if identity.role not in roles:
-                raise ApiError(403, "FORBIDDEN",
-                               f"Role {identity.role!r} may not do this; needs one of: {', '.join(roles)}.")
+                raise ApiError(
+                    403, "FORBIDDEN", f"Role {identity.role!r} may not do this; needs one of: {', '.join(roles)}."
+                )
             return view(*args, **kwargs)
 
         wrapper._whistle_roles = roles  # read by the OpenAPI security annotation and tests

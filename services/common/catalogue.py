@@ -54,9 +54,7 @@ class MaskedReporter(Schema):
 
     ref = fields.String(load_default=None, allow_none=True)
     name = fields.String(load_default=None, allow_none=True)
-    phone = fields.String(
-        load_default=None, allow_none=True, validate=validate.Regexp(r"^[0-9*+\-]*\*{4}[0-9]*$")
-    )
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^[0-9*+\-]*\*{4}[0-9]*$"))
 
 
 class CaseReported(CaseEvent):

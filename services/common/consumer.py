@@ -93,9 +93,7 @@ class HandlerFailed(Exception):
 
 
 def _is_database_outage(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 class Consumer:
@@ -146,8 +144,9 @@ class Consumer:
             except CONNECTION_ERRORS as exc:
                 broken = True
                 self.ready.clear()
-                log.warning("consumer %s: broker connection lost (%s); reconnecting in %.1fs",
-                            self.service, exc, backoff)
+                log.warning(
+                    "consumer %s: broker connection lost (%s); reconnecting in %.1fs", self.service, exc, backoff
+                )
             finally:
                 if conn is not None:
                     # Unacked messages go back to the queue when the connection closes.
@@ -236,8 +235,9 @@ class Consumer:
             try:
                 return self.apply(batch)
             except DatabaseUnavailable as exc:
-                log.warning("consumer %s: database unavailable (%s); holding %d messages",
-                            self.service, exc, len(batch))
+                log.warning(
+                    "consumer %s: database unavailable (%s); holding %d messages", self.service, exc, len(batch)
+                )
                 if stop.wait(pause):
                     return None
                 pause = min(pause * 2, 5)
@@ -267,8 +267,10 @@ class Consumer:
                 # The batch was rolled back. Its failing message is not run again here (each
                 # delivery is one attempt); the others are applied one at a time.
                 with self.sessions() as session, session.begin():
-                    results = [failure.outcome() if event is failure.event else self._apply_one(session, event)
-                               for event in events]
+                    results = [
+                        failure.outcome() if event is failure.event else self._apply_one(session, event)
+                        for event in events
+                    ]
         except Exception as exc:
             if _is_database_outage(exc):
                 raise DatabaseUnavailable(str(exc)) from exc
@@ -306,8 +308,13 @@ class Consumer:
                         context.unbind(tokens)
                     verdicts.append((event, "duplicate" if applied is False else "applied"))
         except HandlerFailed as failure:
-            log.error("consumer %s: handler for %s %s failed", self.service, failure.event.type, failure.event.id,
-                      exc_info=failure.__cause__)
+            log.error(
+                "consumer %s: handler for %s %s failed",
+                self.service,
+                failure.event.type,
+                failure.event.id,
+                exc_info=failure.__cause__,
+            )
             self._count(failure.event, "failed")
             raise
         except Exception as exc:
@@ -315,8 +322,9 @@ class Consumer:
             # is to blame yet, so each is applied again on its own.
             if _is_database_outage(exc):
                 raise
-            log.error("consumer %s: applying a batch failed; applying it one message at a time", self.service,
-                      exc_info=exc)
+            log.error(
+                "consumer %s: applying a batch failed; applying it one message at a time", self.service, exc_info=exc
+            )
             raise HandlerFailed(None, exc) from exc
         for event, verdict in verdicts:
             self._count(event, verdict)
@@ -327,8 +335,11 @@ class Consumer:
         statement. Without an inbox the handlers keep their own record (see Worker.own_record)."""
         if self.inbox is None:
             return {(e.source, e.id) for e in events}
-        rows = insert_ignore_many(session, self.inbox, [
-            {"source": e.source, "event_id": e.id, "type": e.type, "handled_at": utcnow()} for e in events])
+        rows = insert_ignore_many(
+            session,
+            self.inbox,
+            [{"source": e.source, "event_id": e.id, "type": e.type, "handled_at": utcnow()} for e in events],
+        )
         return {(row.source, row.event_id) for row in rows}
 
     def _apply_one(self, session: Session, event: Event) -> tuple[str, str | None]:
@@ -384,29 +395,50 @@ class Consumer:
                 target = self.topology.queue_name(self.service)  # memory:// has no TTLs
         else:
             target = self.topology.dlq_name(self.service)
-        headers.update({
-            ATTEMPT_HEADER: attempt,
-            ERROR_HEADER: (error or "")[:500],
-            ORIGIN_HEADER: self.topology.queue_name(self.service),
-            FAILED_AT_HEADER: utcnow().isoformat(),
-        })
-        log.warning("consumer %s: message %s (attempt %d) → %s", self.service,
-                    message.properties.get("message_id"), attempt, target)
-        publish_raw(channel, message.body, target, message.properties.get("message_id"), headers,
-                    confirm=not self.settings.uses_memory_bus,
-                    timeout=self.settings.confirm_timeout)
+        headers.update(
+            {
+                ATTEMPT_HEADER: attempt,
+                ERROR_HEADER: (error or "")[:500],
+                ORIGIN_HEADER: self.topology.queue_name(self.service),
+                FAILED_AT_HEADER: utcnow().isoformat(),
+            }
+        )
+        log.warning(
+            "consumer %s: message %s (attempt %d) → %s",
+            self.service,
+            message.properties.get("message_id"),
+            attempt,
+            target,
+        )
+        publish_raw(
+            channel,
+            message.body,
+            target,
+            message.properties.get("message_id"),
+            headers,
+            confirm=not self.settings.uses_memory_bus,
+            timeout=self.settings.confirm_timeout,
+        )
         if self.metrics:
             self.metrics.retries.labels(self.service, "dlq" if target.endswith(".dlq") else "wait").inc()
 
 
-def publish_raw(channel, body: bytes, queue: str, message_id: str | None, headers: dict,
-                *, confirm: bool, timeout: float) -> None:
+def publish_raw(
+    channel, body: bytes, queue: str, message_id: str | None, headers: dict, *, confirm: bool, timeout: float
+) -> None:
     """Publish straight to a queue through the default exchange (confirmed on amqp://)."""
     if confirm:
-        msg = amqp.Message(body, content_type=CONTENT_TYPE, message_id=message_id, delivery_mode=2,
-                           application_headers=headers)
-        channel.basic_publish_confirm(msg, exchange="", routing_key=queue, mandatory=True,
-                                      confirm_timeout=timeout)
+        msg = amqp.Message(
+            body, content_type=CONTENT_TYPE, message_id=message_id, delivery_mode=2, application_headers=headers
+        )
+        channel.basic_publish_confirm(msg, exchange="", routing_key=queue, mandatory=True, confirm_timeout=timeout)
         return
-    Producer(channel).publish(body, exchange="", routing_key=queue, content_type=CONTENT_TYPE,
-                              content_encoding="utf-8", message_id=message_id, headers=headers)
+    Producer(channel).publish(
+        body,
+        exchange="",
+        routing_key=queue,
+        content_type=CONTENT_TYPE,
+        content_encoding="utf-8",
+        message_id=message_id,
+        headers=headers,
+    )

@@ -33,8 +33,7 @@ class CpuLoad:
     every ``interval``: asking costs nothing in between, and one read of ``/proc/stat`` some 40 µs.
     None where there is no such file."""
 
-    def __init__(self, path: str = "/proc/stat", interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, path: str = "/proc/stat", interval: float = 1.0, clock: Callable[[], float] = time.monotonic):
         self.path = path
         self.interval = interval
         self.clock = clock

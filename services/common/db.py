@@ -40,11 +40,14 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
+
 def new_id() -> str:
     return str(uuid.uuid4())
+
 
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on both SQLite (which forgets the zone) and PostgreSQL."""
@@ -62,6 +65,7 @@ class UTCDateTime(TypeDecorator):
             return value.replace(tzinfo=UTC)
         return value
 
+
 # 'pending' written into the SQL as a constant, where a parameter would hide it from the planner:
 # psycopg prepares a statement run often and PostgreSQL may then plan it once for any status, as
 # if half the rows matched, and walk the whole table in ``seq`` order past every row long sent to
@@ -70,6 +74,7 @@ PENDING = literal_column("'pending'")
 
 # BIGINT on PostgreSQL, INTEGER on SQLite (whose autoincrement needs exactly INTEGER PRIMARY KEY).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
 
 def bus_tables(metadata: MetaData) -> tuple[Table, Table]:
     """The transactional outbox and the consumer inbox, added to a service's metadata."""
@@ -100,6 +105,7 @@ def bus_tables(metadata: MetaData) -> tuple[Table, Table]:
     )
     return outbox, inbox
 
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets the dev server's reader threads run beside the writer; the busy timeout makes a
     # writer wait for the lock instead of failing with "database is locked".
@@ -110,10 +116,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
+
 def _sqlite_begin_immediate(conn) -> None:
     # Take the write lock at BEGIN so that two writers queue on busy_timeout instead of one
     # failing later when it upgrades a read lock.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
 
 def make_engine(url: str, *, pool_size: int = 5, pre_ping: bool = True) -> Engine:
     """``pre_ping`` tests a connection before use when it has sat in the pool for a while
@@ -133,8 +141,13 @@ def make_engine(url: str, *, pool_size: int = 5, pre_ping: bool = True) -> Engin
     # With the default %(name)s style psycopg rewrites every statement to that form, and caches the
     # rewrite only for statements under 4 kB and 50 parameters: every multi-row INSERT of a consumer
     # batch was parsed again, a fifth of audit's worker.
-    engine = create_engine(url, pool_size=pool_size, max_overflow=10, paramstyle="numeric_dollar",
-                           connect_args={"cursor_factory": psycopg.RawCursor})
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=10,
+        paramstyle="numeric_dollar",
+        connect_args={"cursor_factory": psycopg.RawCursor},
+    )
     # Many rows in one INSERT statement ("insertmanyvalues"), not one execution per row: a consumer
     # batch writes its trail rows, timers and events this way (see deferred.py).
     engine.dialect.use_insertmanyvalues_wo_returning = True
@@ -183,6 +196,7 @@ def signal_on_commit(factory: sessionmaker[Session], flag: str, signal: threadin
 
     event.listen(factory, "after_commit", after_commit)
 
+
 def insert_ignore(session: Session, table: Table, values: dict) -> bool:
     """INSERT that does nothing on a key conflict; True when the row was inserted."""
     return bool(insert_ignore_many(session, table, [values]))
@@ -214,7 +228,7 @@ def is_postgres(session_or_engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "postgresql"
 
+
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
-

@@ -24,8 +24,7 @@ INSERT, INSERT_IGNORE, UPDATE = "insert", "insert ignoring conflicts", "update"
 PRIMARY_KEY = "deferred_primary_key"  # an update's row names its row under this key
 
 
-def defer_insert(session: Session, table: Table, rows: list[dict[str, Any]], *,
-                 ignore_conflicts: bool = False) -> None:
+def defer_insert(session: Session, table: Table, rows: list[dict[str, Any]], *, ignore_conflicts: bool = False) -> None:
     """Insert ``rows`` when the transaction commits; ``ignore_conflicts`` skips rows whose key
     exists (ON CONFLICT DO NOTHING), the others fail the commit on a conflict."""
     _defer(session, (INSERT_IGNORE if ignore_conflicts else INSERT, table), rows)

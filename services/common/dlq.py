@@ -33,8 +33,15 @@ from .topology import Topology
 
 REPLAYED_HEADER = "x-whistle-replayed-at"
 # Headers that describe the failed attempts; a replayed message starts afresh without them.
-ATTEMPT_HEADERS = (ATTEMPT_HEADER, ERROR_HEADER, FAILED_AT_HEADER, "x-death", "x-first-death-exchange",
-                   "x-first-death-queue", "x-first-death-reason")
+ATTEMPT_HEADERS = (
+    ATTEMPT_HEADER,
+    ERROR_HEADER,
+    FAILED_AT_HEADER,
+    "x-death",
+    "x-first-death-exchange",
+    "x-first-death-queue",
+    "x-first-death-reason",
+)
 
 
 @contextmanager
@@ -95,14 +102,22 @@ def replay(conn: Connection, topology: Topology, service: str, limit: int, confi
     try:
         with browse(conn, topology.dlq_name(service), limit) as messages:
             for message in messages:
-                headers = {k: v for k, v in (message.properties.get("application_headers") or {}).items()
-                           if k not in ATTEMPT_HEADERS}
+                headers = {
+                    k: v
+                    for k, v in (message.properties.get("application_headers") or {}).items()
+                    if k not in ATTEMPT_HEADERS
+                }
                 headers[REPLAYED_HEADER] = datetime.now(UTC).isoformat()
-                fresh = amqp.Message(message.body, content_type=message.properties.get("content_type", CONTENT_TYPE),
-                                     message_id=message.properties.get("message_id"), delivery_mode=2,
-                                     application_headers=headers)
-                publisher.basic_publish_confirm(fresh, exchange="", routing_key=origin, mandatory=True,
-                                                confirm_timeout=confirm_timeout)
+                fresh = amqp.Message(
+                    message.body,
+                    content_type=message.properties.get("content_type", CONTENT_TYPE),
+                    message_id=message.properties.get("message_id"),
+                    delivery_mode=2,
+                    application_headers=headers,
+                )
+                publisher.basic_publish_confirm(
+                    fresh, exchange="", routing_key=origin, mandatory=True, confirm_timeout=confirm_timeout
+                )
                 message.channel.basic_ack(message.delivery_tag)
                 replayed += 1
     finally:
@@ -131,8 +146,7 @@ def purge(conn: Connection, topology: Topology, service: str, yes: bool) -> int:
 def main(args) -> int:
     settings = Settings.load(args.service)
     if settings.uses_memory_bus:
-        print("whistle dlq: needs WHISTLE_BROKER_URL=amqp://… (memory:// has no dead-letter queues)",
-              file=sys.stderr)
+        print("whistle dlq: needs WHISTLE_BROKER_URL=amqp://… (memory:// has no dead-letter queues)", file=sys.stderr)
         return 2
     topology = Topology(settings.topology_prefix, settings.retry_delays)
     conn = connect(settings)

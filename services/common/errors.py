@@ -65,7 +65,6 @@ def describe(errors: dict, prefix: str = "") -> str:
         if isinstance(value, dict):
             parts.append(describe(value, name))
         else:
-            text = " ".join(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) \
-                else str(value)
+            text = " ".join(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else str(value)
             parts.append(f"{name}: {text}")
     return "; ".join(parts)

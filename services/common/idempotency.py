@@ -60,8 +60,12 @@ def read_key(headers: Mapping[str, str]) -> str | None:
     if key is None:
         return None
     if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise ApiError(400, "BAD_REQUEST", f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
-                       {"headers": {HEADER: ["Not a valid idempotency key."]}})
+        raise ApiError(
+            400,
+            "BAD_REQUEST",
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
+            {"headers": {HEADER: ["Not a valid idempotency key."]}},
+        )
     return key
 
 
@@ -76,43 +80,76 @@ class IdempotencyStore:
     table: Table
     ttl: timedelta = DEFAULT_TTL
 
-    def run(self, session: Session, *, caller: str, endpoint: str, key: str, body_fingerprint: str,
-            now: datetime, work: Callable[[], StoredResponse]) -> tuple[StoredResponse, bool]:
+    def run(
+        self,
+        session: Session,
+        *,
+        caller: str,
+        endpoint: str,
+        key: str,
+        body_fingerprint: str,
+        now: datetime,
+        work: Callable[[], StoredResponse],
+    ) -> tuple[StoredResponse, bool]:
         """Do ``work`` once per (caller, endpoint, key) inside the caller's transaction.
 
         Returns the response and whether it is a replay. Raises 409 ``IDEMPOTENCY_MISMATCH`` when the
         key was used with another body."""
         where = (self.table.c.caller == caller, self.table.c.endpoint == endpoint, self.table.c.key == key)
-        claim = {"fingerprint": body_fingerprint, "status_code": None, "body": None, "headers": None,
-                 "created_at": now, "expires_at": now + self.ttl}
+        claim = {
+            "fingerprint": body_fingerprint,
+            "status_code": None,
+            "body": None,
+            "headers": None,
+            "created_at": now,
+            "expires_at": now + self.ttl,
+        }
         claimed = insert_ignore(session, self.table, {"caller": caller, "endpoint": endpoint, "key": key, **claim})
         if not claimed:
             # An expired key may be used afresh; the WHERE makes only one of two racing callers win it.
-            claimed = session.execute(
-                update(self.table).where(*where, self.table.c.expires_at <= now).values(**claim)
-            ).rowcount == 1
+            claimed = (
+                session.execute(
+                    update(self.table).where(*where, self.table.c.expires_at <= now).values(**claim)
+                ).rowcount
+                == 1
+            )
         if not claimed:
             row = session.execute(select(self.table).where(*where)).one()
             if row.fingerprint != body_fingerprint:
-                raise ApiError(409, "IDEMPOTENCY_MISMATCH",
-                               f"This {HEADER} was used with a different request body.")
+                raise ApiError(409, "IDEMPOTENCY_MISMATCH", f"This {HEADER} was used with a different request body.")
             if row.status_code is None:  # only if a claim was left unfinished in the same transaction
                 raise ApiError(409, "CONFLICT", f"A request with this {HEADER} is still being processed.")
             return StoredResponse(row.status_code, json.loads(row.body), json.loads(row.headers or "{}")), True
         response = work()
-        session.execute(update(self.table).where(*where).values(
-            status_code=response.status, body=json.dumps(response.body, ensure_ascii=False),
-            headers=json.dumps(response.headers, ensure_ascii=False)))
+        session.execute(
+            update(self.table)
+            .where(*where)
+            .values(
+                status_code=response.status,
+                body=json.dumps(response.body, ensure_ascii=False),
+                headers=json.dumps(response.headers, ensure_ascii=False),
+            )
+        )
         return response, False
 
-    def once(self, session: Session, headers: Mapping[str, str], *, caller: str, endpoint: str, body: Any,
-             now: datetime, work: Callable[[], StoredResponse]) -> tuple[StoredResponse, bool]:
+    def once(
+        self,
+        session: Session,
+        headers: Mapping[str, str],
+        *,
+        caller: str,
+        endpoint: str,
+        body: Any,
+        now: datetime,
+        work: Callable[[], StoredResponse],
+    ) -> tuple[StoredResponse, bool]:
         """``run`` for a request that carries a key in ``headers``; ``work`` alone for one without."""
         key = read_key(headers)
         if key is None:
             return work(), False
-        return self.run(session, caller=caller, endpoint=endpoint, key=key, body_fingerprint=fingerprint(body),
-                        now=now, work=work)
+        return self.run(
+            session, caller=caller, endpoint=endpoint, key=key, body_fingerprint=fingerprint(body), now=now, work=work
+        )
 
     def purge_expired(self, session: Session, now: datetime) -> int:
         """Forget keys past their time; returns how many."""

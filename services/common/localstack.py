@@ -28,8 +28,9 @@ def free_port() -> int:
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "ab") as handle:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([WHISTLE, *args], env={**os.environ, **env}, stdout=handle,
-                                stderr=subprocess.STDOUT, cwd=ROOT)
+        return subprocess.Popen(
+            [WHISTLE, *args], env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT
+        )
 
 
 def wait_http(url: str, timeout: float = 60, process: subprocess.Popen | None = None) -> None:
@@ -59,8 +60,16 @@ def stop(process: subprocess.Popen, timeout: float = 20) -> None:
 class LocalStack:
     """A web and a worker per service. ``databases`` maps ``<SERVICE>_DATABASE_URL`` to URLs."""
 
-    def __init__(self, workdir: Path, broker_url: str, databases: dict[str, str], *, web_workers: int = 2,
-                 topology_prefix: str = "", extra_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        broker_url: str,
+        databases: dict[str, str],
+        *,
+        web_workers: int = 2,
+        topology_prefix: str = "",
+        extra_env: dict[str, str] | None = None,
+    ):
         self.workdir = workdir
         self.jwt_secret = "stack-" + uuid.uuid4().hex
         self.web_ports = {s: free_port() for s in SERVICES}
@@ -86,22 +95,28 @@ class LocalStack:
     def start_web(self, service: str) -> None:
         metrics_dir = self.workdir / f"prometheus-{service}"
         metrics_dir.mkdir(parents=True, exist_ok=True)
-        env = {**self.env, "WHISTLE_BIND": f"127.0.0.1:{self.web_ports[service]}",
-               "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+        env = {
+            **self.env,
+            "WHISTLE_BIND": f"127.0.0.1:{self.web_ports[service]}",
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        }
         self.processes[f"{service}-web"] = start(["serve", service], env, self.workdir / f"{service}-web.log")
 
     def start_worker(self, service: str) -> None:
         self.processes[f"{service}-worker"] = start(
-            ["worker", service, "--port", str(self.worker_ports[service])], self.env,
-            self.workdir / f"{service}-worker.log")
+            ["worker", service, "--port", str(self.worker_ports[service])],
+            self.env,
+            self.workdir / f"{service}-worker.log",
+        )
 
     def wait_worker(self, service: str) -> None:
         wait_http(f"{self.worker_url(service)}/readyz", process=self.processes[f"{service}-worker"])
 
     def up(self) -> LocalStack:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        subprocess.run([WHISTLE, "migrate", "all"], env={**os.environ, **self.env}, check=True,
-                       capture_output=True, timeout=180)
+        subprocess.run(
+            [WHISTLE, "migrate", "all"], env={**os.environ, **self.env}, check=True, capture_output=True, timeout=180
+        )
         for service in SERVICES:
             self.start_web(service)
             self.start_worker(service)

@@ -48,31 +48,49 @@ class WorkerMetrics:
     def __init__(self, service: str, registry: CollectorRegistry):
         labels = {"service": service}
         self.handled = Counter(
-            "whistle_events_handled", "Events applied by the consumer", ["service", "type", "outcome"],
+            "whistle_events_handled",
+            "Events applied by the consumer",
+            ["service", "type", "outcome"],
             registry=registry,
         )
         self.retries = Counter(
-            "whistle_event_retries", "Events sent to a wait queue or the DLQ", ["service", "target"],
+            "whistle_event_retries",
+            "Events sent to a wait queue or the DLQ",
+            ["service", "target"],
             registry=registry,
         )
         self.lag = Histogram(
-            "whistle_event_lag_seconds", "From an event's time to its handling", ["service"],
-            registry=registry, buckets=LATENCY_BUCKETS,
+            "whistle_event_lag_seconds",
+            "From an event's time to its handling",
+            ["service"],
+            registry=registry,
+            buckets=LATENCY_BUCKETS,
         ).labels(**labels)
         self.published = Counter(
-            "whistle_events_published", "Outbox rows confirmed by the broker", ["service"],
+            "whistle_events_published",
+            "Outbox rows confirmed by the broker",
+            ["service"],
             registry=registry,
         ).labels(**labels)
         gauge_mode = {"multiprocess_mode": "livemax"} if multiprocess_mode() else {}
         self.outbox_backlog = Gauge(
-            "whistle_outbox_backlog", "Outbox rows not yet sent", ["service"], registry=registry,
+            "whistle_outbox_backlog",
+            "Outbox rows not yet sent",
+            ["service"],
+            registry=registry,
             **gauge_mode,
         ).labels(**labels)
         self.batch_linger = Gauge(
-            "whistle_batch_linger_seconds", "How long the consumer lets a batch grow (longer while the "
-            "machine's CPUs are saturated)", ["service"], registry=registry, **gauge_mode,
+            "whistle_batch_linger_seconds",
+            "How long the consumer lets a batch grow (longer while the machine's CPUs are saturated)",
+            ["service"],
+            registry=registry,
+            **gauge_mode,
         ).labels(**labels)
         self.dlq_depth = Gauge(
-            "whistle_dlq_depth", "Messages in the dead-letter queue", ["service"], registry=registry,
+            "whistle_dlq_depth",
+            "Messages in the dead-letter queue",
+            ["service"],
+            registry=registry,
             **gauge_mode,
         ).labels(**labels)

@@ -44,21 +44,34 @@ class Outbox:
         time: datetime | None = None,
         correlation_id: str | None = None,
     ) -> dict[str, Any]:
-        return self.emit_many(session, [(event_type, data, {
-            "subject": subject, "actor": actor, "time": time, "correlation_id": correlation_id})])[0]
+        return self.emit_many(
+            session,
+            [(event_type, data, {"subject": subject, "actor": actor, "time": time, "correlation_id": correlation_id})],
+        )[0]
 
     def emit_many(
         self, session: Session, items: Iterable[tuple[str, dict[str, Any], dict[str, Any]]]
     ) -> list[dict[str, Any]]:
         """Several events: ``(event_type, data, emit's keyword arguments)`` each."""
-        envelopes = [build_event(event_type, data, service=self.service, **kwargs)
-                     for event_type, data, kwargs in items]
+        envelopes = [
+            build_event(event_type, data, service=self.service, **kwargs) for event_type, data, kwargs in items
+        ]
         now = utcnow()
-        defer_insert(session, self.table, [
-            {"event_id": e["id"], "type": e["type"], "body": encode(e).decode(), "status": "pending",
-             "attempts": 0, "created_at": now}
-            for e in envelopes
-        ])
+        defer_insert(
+            session,
+            self.table,
+            [
+                {
+                    "event_id": e["id"],
+                    "type": e["type"],
+                    "body": encode(e).decode(),
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                }
+                for e in envelopes
+            ],
+        )
         if envelopes:
             session.info[WROTE] = True
         return envelopes

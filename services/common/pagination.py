@@ -35,8 +35,9 @@ def aware_datetime(text: str) -> datetime:
 
 
 def bad_cursor() -> ApiError:
-    return ApiError(400, "BAD_CURSOR", "The cursor is not one this service issued.",
-                    {"query": {"cursor": ["Not a valid cursor."]}})
+    return ApiError(
+        400, "BAD_CURSOR", "The cursor is not one this service issued.", {"query": {"cursor": ["Not a valid cursor."]}}
+    )
 
 
 def decode_cursor(token: str | None, *parts: Callable[[Any], Any]) -> list[Any] | None:

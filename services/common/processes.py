@@ -32,8 +32,12 @@ def serve(service: str) -> int:
     if not Path(config).is_file():
         raise SystemExit(f"whistle serve: no gunicorn config at {config}; set WHISTLE_GUNICORN_CONFIG")
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    argv = [gunicorn if Path(gunicorn).exists() else "gunicorn", "--config", config,
-            f"services.{service}.app:create_app()"]
+    argv = [
+        gunicorn if Path(gunicorn).exists() else "gunicorn",
+        "--config",
+        config,
+        f"services.{service}.app:create_app()",
+    ]
     os.execvp(argv[0], argv)
     return 1  # not reached
 

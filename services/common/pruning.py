@@ -28,9 +28,9 @@ def prune_bus_tables(runtime: Runtime, now: datetime, *, chunk: int = CHUNK) -> 
     outbox_cutoff = now - timedelta(days=float(settings.get("OUTBOX_KEEP_DAYS", OUTBOX_KEEP_DAYS)))
     inbox_cutoff = now - timedelta(days=float(settings.get("INBOX_KEEP_DAYS", INBOX_KEEP_DAYS)))
     # A pending row has no sent_at, so `sent_at < cutoff` never takes one, however old.
-    return (_delete_before(runtime, outbox, [outbox.c.seq], outbox.c.sent_at, outbox_cutoff, chunk)
-            + _delete_before(runtime, inbox, [inbox.c.source, inbox.c.event_id], inbox.c.handled_at, inbox_cutoff,
-                             chunk))
+    return _delete_before(runtime, outbox, [outbox.c.seq], outbox.c.sent_at, outbox_cutoff, chunk) + _delete_before(
+        runtime, inbox, [inbox.c.source, inbox.c.event_id], inbox.c.handled_at, inbox_cutoff, chunk
+    )
 
 
 def oldest(key: list[Column], stamp: Column) -> Select:
@@ -38,8 +38,9 @@ def oldest(key: list[Column], stamp: Column) -> Select:
     return select(*key).where(stamp < bindparam("cutoff")).order_by(stamp).limit(bindparam("chunk"))
 
 
-def _delete_before(runtime: Runtime, table: Table, key: list[Column], stamp: Column, cutoff: datetime,
-                   chunk: int) -> int:
+def _delete_before(
+    runtime: Runtime, table: Table, key: list[Column], stamp: Column, cutoff: datetime, chunk: int
+) -> int:
     statement = delete(table).where(tuple_(*key).in_(oldest(key, stamp)))
     deleted = 0
     for _ in range(MAX_CHUNKS):

@@ -54,14 +54,14 @@ class Relay:
         # the table without publishing twice: FOR UPDATE SKIP LOCKED (SQLite renders none; its
         # writers are serialized anyway).
         t = table
-        self._due = (select(t.c.seq, t.c.event_id, t.c.type, t.c.body, t.c.attempts)
-                     .where(t.c.status == PENDING,
-                            t.c.next_attempt_at.is_(None) | (t.c.next_attempt_at <= bindparam("now")))
-                     .order_by(t.c.seq)
-                     .limit(bindparam("limit"))
-                     .with_for_update(skip_locked=True))
-        self._mark_sent = (update(t).where(one_of(t.c.seq, "seqs"))
-                           .values(status="sent", sent_at=bindparam("now")))
+        self._due = (
+            select(t.c.seq, t.c.event_id, t.c.type, t.c.body, t.c.attempts)
+            .where(t.c.status == PENDING, t.c.next_attempt_at.is_(None) | (t.c.next_attempt_at <= bindparam("now")))
+            .order_by(t.c.seq)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+        )
+        self._mark_sent = update(t).where(one_of(t.c.seq, "seqs")).values(status="sent", sent_at=bindparam("now"))
 
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5
@@ -78,8 +78,7 @@ class Relay:
                 self._loop(publisher, stop)
             except CONNECTION_ERRORS as exc:
                 broken = True
-                log.warning("relay %s: broker unavailable (%s); retrying in %.1fs",
-                            self.settings.service, exc, backoff)
+                log.warning("relay %s: broker unavailable (%s); retrying in %.1fs", self.settings.service, exc, backoff)
             finally:
                 if conn is not None:
                     close_connection(conn, broken=broken)
@@ -120,9 +119,7 @@ class Relay:
             if not rows:
                 return 0
             exchange = self.topology.exchange.name
-            result = publisher.publish_batch(
-                [Outgoing(r.event_id, r.type, r.body.encode(), exchange) for r in rows]
-            )
+            result = publisher.publish_batch([Outgoing(r.event_id, r.type, r.body.encode(), exchange) for r in rows])
             failpoints.hit("relay.after_publish")
             sent = [r.seq for r in rows if r.event_id in result.confirmed]
             if sent:
@@ -148,8 +145,7 @@ class Relay:
             return
         self._observed_at = time.monotonic()
         with self.sessions() as session:
-            backlog = session.scalar(
-                select(func.count()).select_from(self.table).where(self.table.c.status == PENDING))
+            backlog = session.scalar(select(func.count()).select_from(self.table).where(self.table.c.status == PENDING))
         self.metrics.outbox_backlog.set(backlog or 0)
         depth = publisher.queue_depth(self.topology.dlq_name(self.settings.service))
         if depth is not None:

@@ -29,9 +29,13 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # 1 MiB: a case with a long description is a few kB
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
 SECURITY = [{"bearerAuth": []}]
-IDEMPOTENCY_DOC = {"in": "header", "name": HEADER, "required": False, "schema": {"type": "string", "maxLength": 255},
-                   "description": "Send the same key again to get the first response back instead of a second "
-                                  "creation."}
+IDEMPOTENCY_DOC = {
+    "in": "header",
+    "name": HEADER,
+    "required": False,
+    "schema": {"type": "string", "maxLength": 255},
+    "description": "Send the same key again to get the first response back instead of a second creation.",
+}
 
 
 def stored_reply(response: StoredResponse, replayed: bool) -> Response:
@@ -110,6 +114,7 @@ def create_service_app(
         log.warning("request failed, the database is unavailable: %s", error)
         unavailable = ApiError(503, "UNAVAILABLE", "The database is unavailable; try again shortly.")
         return jsonify(unavailable.body()), unavailable.status, {"Retry-After": "1"}
+
     form_ok = set(form_blueprints)
 
     @app.before_request
@@ -122,8 +127,11 @@ def create_service_app(
             and (request.content_length or request.headers.get("Transfer-Encoding"))
             and not request.is_json
         ):
-            raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE",
-                           f"Send the body as application/json, not {request.mimetype or 'nothing'}.")
+            raise ApiError(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"Send the body as application/json, not {request.mimetype or 'nothing'}.",
+            )
 
     @app.after_request
     def finish_request(response: Response) -> Response:

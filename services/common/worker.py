@@ -53,8 +53,16 @@ class Worker:
         rt = self.runtime
         self.clock = rt.clock
         inbox = None if self.own_record else rt.inbox_table
-        self.consumer = Consumer(rt.settings, rt.sessions, inbox, rt.outbox, self.handlers,
-                                 metrics=self.metrics, clock=self.clock, preload=self.preload)
+        self.consumer = Consumer(
+            rt.settings,
+            rt.sessions,
+            inbox,
+            rt.outbox,
+            self.handlers,
+            metrics=self.metrics,
+            clock=self.clock,
+            preload=self.preload,
+        )
         relay_settings = rt.settings
         if self.sole_writer:
             relay_settings = replace(relay_settings, relay_poll=max(relay_settings.relay_poll, SOLE_WRITER_POLL))
@@ -66,9 +74,7 @@ class Worker:
 
     def start(self) -> Worker:
         name = self.runtime.service
-        jobs: list[tuple[str, Callable[[], None]]] = [
-            (f"{name}-relay", lambda: self.relay.run(self.stop_event))
-        ]
+        jobs: list[tuple[str, Callable[[], None]]] = [(f"{name}-relay", lambda: self.relay.run(self.stop_event))]
         if self.consume:
             jobs.append((f"{name}-consumer", lambda: self.consumer.run(self.stop_event)))
         jobs += [(f"{name}-timer-{t.name}", lambda t=t: self._run_timer(t)) for t in self.timers]

@@ -10,8 +10,19 @@ from .routing import Rule
 from .work import Work
 
 # The case categories of API.md; a rule for anything else could never match a case.
-CATEGORIES = ("water_supply", "drainage", "building_safety", "ev_charging", "parking", "trees",
-              "street_lighting", "heating", "sanitation", "neighbour_dispute", "other")
+CATEGORIES = (
+    "water_supply",
+    "drainage",
+    "building_safety",
+    "ev_charging",
+    "parking",
+    "trees",
+    "street_lighting",
+    "heating",
+    "sanitation",
+    "neighbour_dispute",
+    "other",
+)
 
 
 def department_dict(d: Department) -> dict:
@@ -22,11 +33,11 @@ def put_department(work: Work, code: str, name_zh: str, name_en: str, active: bo
     """Create or replace a department. One a rule still names cannot be deactivated."""
     department = work.session.get(Department, code)
     if not active:
-        using = [r.category for r in work.session.scalars(select(RoutingRule))
-                 if code in (r.lead, *r.assists, *r.fallback)]
+        using = [
+            r.category for r in work.session.scalars(select(RoutingRule)) if code in (r.lead, *r.assists, *r.fallback)
+        ]
         if using:
-            raise Conflict(f"Routing rules still name {code} ({', '.join(using)}); change them first.",
-                           rules=using)
+            raise Conflict(f"Routing rules still name {code} ({', '.join(using)}); change them first.", rules=using)
     if department is None:
         department = Department(code=code)
         work.session.add(department)
@@ -78,8 +89,16 @@ def replace_rules(work: Work, rules: list[Rule]) -> list[Rule]:
         raise Invalid("The routing rules are not valid.", {"json": {"items": errors}})
     work.session.execute(delete(RoutingRule))
     for rule in rules:
-        work.session.add(RoutingRule(category=rule.category, street=rule.street, community=rule.community,
-                                     lead=rule.lead, assists=list(rule.assists), fallback=list(rule.fallback),
-                                     severity=rule.severity))
+        work.session.add(
+            RoutingRule(
+                category=rule.category,
+                street=rule.street,
+                community=rule.community,
+                lead=rule.lead,
+                assists=list(rule.assists),
+                fallback=list(rule.fallback),
+                severity=rule.severity,
+            )
+        )
     work.emit("routing_rules.updated", {"rules": [r.as_dict() for r in rules]})
     return rules

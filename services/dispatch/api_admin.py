@@ -44,8 +44,12 @@ def put_department(body, code):
     try:
         CODE(code)
     except ValidationError as exc:
-        raise ApiError(422, "VALIDATION_ERROR", f"The request is not valid: code: {exc.messages[0]}",
-                       {"path": {"code": exc.messages}}) from exc
+        raise ApiError(
+            422,
+            "VALIDATION_ERROR",
+            f"The request is not valid: code: {exc.messages[0]}",
+            {"path": {"code": exc.messages}},
+        ) from exc
     with unit_of_work() as work:
         return admin.department_dict(admin.put_department(work, code, **body))
 

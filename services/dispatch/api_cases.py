@@ -51,14 +51,21 @@ def read_case(case_id):
 def whistle(body, case_id):
     """吹哨: summon departments; one that already has a live task on the case gets it back."""
     with unit_of_work() as work:
+
         def summon() -> StoredResponse:
             tasks = cases.whistle(work, case_id, **body)
             case = cases.get_case(work, case_id, lock=False)
             return StoredResponse(201, WHISTLE_OUT.dump({"tasks": [task_view(t, case, work.now) for t in tasks]}))
 
         response, replayed = IDEMPOTENCY.once(
-            work.session, request.headers, caller=current_identity().sub, endpoint=f"POST /v1/cases/{case_id}/whistle",
-            body=request.get_json(), now=work.now, work=summon)
+            work.session,
+            request.headers,
+            caller=current_identity().sub,
+            endpoint=f"POST /v1/cases/{case_id}/whistle",
+            body=request.get_json(),
+            now=work.now,
+            work=summon,
+        )
     return stored_reply(response, replayed)
 
 

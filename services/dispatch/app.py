@@ -15,8 +15,13 @@ from .views import TIERS_KEY
 
 
 def create_app(config: dict | None = None):
-    app = create_service_app("dispatch", config, metadata, [api.blp, api_cases.blp, api_admin.blp],
-                             description="Departments, routing rules, tasks and deadlines.")
+    app = create_service_app(
+        "dispatch",
+        config,
+        metadata,
+        [api.blp, api_cases.blp, api_admin.blp],
+        description="Departments, routing rules, tasks and deadlines.",
+    )
     app.extensions[TIERS_KEY] = parse_tiers(app.config["WHISTLE_SETTINGS"].get("SEVERITY_TIERS"))
 
     def domain_error(exc: Exception):

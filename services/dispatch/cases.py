@@ -25,20 +25,28 @@ from .work import Work
 
 # case status → what staff may do with it (named in a 409's "allowed").
 CASE_ACTIONS: dict[str, tuple[str, ...]] = {
-    "reported": (), "duplicate": (),
+    "reported": (),
+    "duplicate": (),
     "triage": ("whistle", "reject"),
     "dispatched": ("whistle",),
     "in_progress": ("whistle",),
     "resolved": ("verify",),
-    "closed": (), "rejected": (),
+    "closed": (),
+    "rejected": (),
 }
 
 
 CASES, RULES = DispatchCase.__table__, RoutingRule.__table__
 # Rows, not ORM objects: the rules are read once per consumer batch and only turned into Rules.
-READ_RULES = (select(RULES.c.category, RULES.c.lead, RULES.c.street, RULES.c.community, RULES.c.assists,
-                     RULES.c.fallback, RULES.c.severity)
-              .order_by(RULES.c.id))
+READ_RULES = select(
+    RULES.c.category,
+    RULES.c.lead,
+    RULES.c.street,
+    RULES.c.community,
+    RULES.c.assists,
+    RULES.c.fallback,
+    RULES.c.severity,
+).order_by(RULES.c.id)
 
 
 def load_rules(session) -> list[Rule]:
@@ -47,8 +55,17 @@ def load_rules(session) -> list[Rule]:
     if rules is None:
         rows = session.connection().execute(READ_RULES)  # Core: the ORM's execute path only costs Python
         rules = session.info["dispatch.rules"] = [
-            Rule(category=r.category, lead=r.lead, street=r.street, community=r.community,
-                 assists=tuple(r.assists), fallback=tuple(r.fallback), severity=r.severity) for r in rows]
+            Rule(
+                category=r.category,
+                lead=r.lead,
+                street=r.street,
+                community=r.community,
+                assists=tuple(r.assists),
+                fallback=tuple(r.fallback),
+                severity=r.severity,
+            )
+            for r in rows
+        ]
     return rules
 
 
@@ -63,15 +80,17 @@ def get_case(work: Work, case_id: str, *, lock: bool = True) -> DispatchCase:
 
 def case_tasks(work: Work, case: DispatchCase) -> list[Task]:
     write_deferred(work.session)  # tasks created earlier in this transaction are among them
-    return list(work.session.execute(
-        select(Task).where(Task.case_id == case.id).order_by(Task.created_at, Task.id)).scalars())
+    return list(
+        work.session.execute(select(Task).where(Task.case_id == case.id).order_by(Task.created_at, Task.id)).scalars()
+    )
 
 
 def check(case: DispatchCase, action: str) -> None:
     if action not in CASE_ACTIONS[case.status]:
         allowed = list(CASE_ACTIONS[case.status])
-        raise InvalidTransition(f"A case that is {case.status} cannot {action}; allowed: "
-                                f"{', '.join(allowed) or 'nothing'}.", allowed)
+        raise InvalidTransition(
+            f"A case that is {case.status} cannot {action}; allowed: {', '.join(allowed) or 'nothing'}.", allowed
+        )
 
 
 def _move(work: Work, case: DispatchCase, status: str, note: str | None = None) -> None:
@@ -103,11 +122,22 @@ def receive_case(work: Work, data: dict[str, Any]) -> SimpleNamespace | None:
         return None  # the same case sent again under another event id
     location = data["location"]
     case = SimpleNamespace(
-        id=data["case_id"], number=data["number"], title=data["title"], category=data["category"],
-        severity=data["severity"], address=location["address"], street=location.get("street"),
-        community=location.get("community"), status="reported", duplicate_of=data.get("duplicate_of"),
-        escalation_level=0, fallback=[], reopened_by_feedback=False, history=[work.entry("reported")],
-        created_at=work.now, updated_at=work.now,
+        id=data["case_id"],
+        number=data["number"],
+        title=data["title"],
+        category=data["category"],
+        severity=data["severity"],
+        address=location["address"],
+        street=location.get("street"),
+        community=location.get("community"),
+        status="reported",
+        duplicate_of=data.get("duplicate_of"),
+        escalation_level=0,
+        fallback=[],
+        reopened_by_feedback=False,
+        history=[work.entry("reported")],
+        created_at=work.now,
+        updated_at=work.now,
     )
     if case.duplicate_of:
         _move(work, case, "duplicate", f"duplicate of {case.duplicate_of}")
@@ -143,9 +173,16 @@ def route(work: Work, case: DispatchCase) -> None:
 def dispatched(work: Work, case: DispatchCase, lead: str, live: list[Task]) -> None:
     lead_task = next(t for t in live if t.department == lead)
     _move(work, case, "dispatched", ", ".join(t.department for t in live))
-    work.emit("case.dispatched", {"case_id": case.id, "severity": case.severity, "lead": lead,
-                                  "departments": [t.department for t in live],
-                                  "resolve_due": lead_task.resolve_due.isoformat()})
+    work.emit(
+        "case.dispatched",
+        {
+            "case_id": case.id,
+            "severity": case.severity,
+            "lead": lead,
+            "departments": [t.department for t in live],
+            "resolve_due": lead_task.resolve_due.isoformat(),
+        },
+    )
 
 
 def triage(work: Work, case: DispatchCase, reason: str) -> None:
@@ -159,16 +196,24 @@ def active_departments(work: Work) -> set[str]:
     return set(work.session.scalars(select(Department.code).where(Department.active.is_(True))))
 
 
-def whistle(work: Work, case_id: str, departments: list[str], reason: str,
-            respond_within_minutes: int | None = None, lead: str | None = None) -> list[Task]:
+def whistle(
+    work: Work,
+    case_id: str,
+    departments: list[str],
+    reason: str,
+    respond_within_minutes: int | None = None,
+    lead: str | None = None,
+) -> list[Task]:
     """吹哨: summon departments to a case; one already working on it gets its task back."""
     case = get_case(work, case_id)
     check(case, "whistle")
     known = active_departments(work)
     unknown = [d for d in departments if d not in known]
     if unknown:
-        raise Invalid(f"No such active department: {', '.join(unknown)}.",
-                      {"json": {"departments": [f"No such active department: {d}." for d in unknown]}})
+        raise Invalid(
+            f"No such active department: {', '.join(unknown)}.",
+            {"json": {"departments": [f"No such active department: {d}." for d in unknown]}},
+        )
     if lead is not None and lead not in departments:
         raise Invalid("The lead must be one of the departments.", {"json": {"lead": ["Not among departments."]}})
     current = case_tasks(work, case)
@@ -189,8 +234,15 @@ def whistle(work: Work, case_id: str, departments: list[str], reason: str,
         answer.append(task)
     respond_by = work.now + (within or work.tiers[case.severity].acknowledge)
     case.history = [*case.history, work.entry(case.status, f"whistle: {', '.join(departments)} — {reason}")]
-    work.emit("case.whistle_blown", {"case_id": case.id, "departments": list(dict.fromkeys(departments)),
-                                     "reason": reason, "respond_by": respond_by.isoformat()})
+    work.emit(
+        "case.whistle_blown",
+        {
+            "case_id": case.id,
+            "departments": list(dict.fromkeys(departments)),
+            "reason": reason,
+            "respond_by": respond_by.isoformat(),
+        },
+    )
     if case.status == "triage":
         dispatched(work, case, new_lead or live_lead.department, list(live.values()))
     return answer

@@ -21,14 +21,16 @@ def find_task(work: Work, task_id: str, department: str | None) -> Task:
     return task
 
 
-def act(work: Work, task_id: str, action: str, *, department: str | None = None,
-        if_match: int | None = None, **payload: Any) -> Task:
+def act(
+    work: Work, task_id: str, action: str, *, department: str | None = None, if_match: int | None = None, **payload: Any
+) -> Task:
     """Apply ``action`` to a task. ``department`` limits the caller to that department's tasks."""
     task = find_task(work, task_id, department)
     case = cases.get_case(work, task.case_id)  # locks the case: its tasks change one at a time
     # Re-read after taking the lock: another request may have changed the task meanwhile.
-    task = work.session.execute(select(Task).where(Task.id == task_id)
-                                .execution_options(populate_existing=True)).scalar_one()
+    task = work.session.execute(
+        select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
+    ).scalar_one()
     tasks.check(task, action, if_match)
     if action == "acknowledge":
         tasks.acknowledge(work, task, payload.get("note"), payload.get("eta"))

@@ -111,8 +111,12 @@ class Timer(Base):
     # Only unfired timers are indexed, so a scan that finds nothing due reads a few index pages
     # however many timers have fired over the years.
     __table_args__ = (
-        Index("ix_timers_pending", "due_at", postgresql_where=text("fired_at IS NULL"),
-              sqlite_where=text("fired_at IS NULL")),
+        Index(
+            "ix_timers_pending",
+            "due_at",
+            postgresql_where=text("fired_at IS NULL"),
+            sqlite_where=text("fired_at IS NULL"),
+        ),
     )
 
 

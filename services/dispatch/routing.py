@@ -27,15 +27,27 @@ class Rule:
         )
 
     def as_dict(self) -> dict:
-        return {"category": self.category, "street": self.street, "community": self.community,
-                "lead": self.lead, "assists": list(self.assists), "fallback": list(self.fallback),
-                "severity": self.severity}
+        return {
+            "category": self.category,
+            "street": self.street,
+            "community": self.community,
+            "lead": self.lead,
+            "assists": list(self.assists),
+            "fallback": list(self.fallback),
+            "severity": self.severity,
+        }
 
     @classmethod
     def from_dict(cls, raw: dict) -> Rule:
-        return cls(category=raw["category"], lead=raw["lead"], street=raw.get("street"),
-                   community=raw.get("community"), assists=tuple(raw.get("assists") or ()),
-                   fallback=tuple(raw.get("fallback") or ()), severity=raw.get("severity") or "normal")
+        return cls(
+            category=raw["category"],
+            lead=raw["lead"],
+            street=raw.get("street"),
+            community=raw.get("community"),
+            assists=tuple(raw.get("assists") or ()),
+            fallback=tuple(raw.get("fallback") or ()),
+            severity=raw.get("severity") or "normal",
+        )
 
 
 def choose_rule(rules: list[Rule], category: str, street: str | None, community: str | None) -> Rule | None:

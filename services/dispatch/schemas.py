@@ -112,8 +112,9 @@ class CancelIn(Schema):
 class WhistleIn(Schema):
     departments = fields.List(fields.String(validate=CODE), required=True, validate=validate.Length(min=1, max=10))
     reason = fields.String(required=True, validate=NOTE)
-    respond_within_minutes = fields.Integer(load_default=None, allow_none=True,
-                                            validate=validate.Range(1, 15 * 24 * 60))
+    respond_within_minutes = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(1, 15 * 24 * 60)
+    )
     lead = fields.String(load_default=None, allow_none=True, validate=CODE)
 
 

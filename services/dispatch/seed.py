@@ -19,11 +19,17 @@ def seed_defaults(session: Session, path: Path | str | None = None) -> bool:
         return False
     config = yaml.safe_load(Path(path or DEFAULT_RULES).read_text(encoding="utf-8"))
     for dept in config["departments"]:
-        session.add(Department(code=dept["code"], name_zh=dept["name_zh"], name_en=dept["name_en"],
-                               active=True))
+        session.add(Department(code=dept["code"], name_zh=dept["name_zh"], name_en=dept["name_en"], active=True))
     for rule in config["rules"]:
-        session.add(RoutingRule(category=rule["category"], street=rule.get("street"),
-                                community=rule.get("community"), lead=rule["lead"],
-                                assists=rule.get("assists") or [], fallback=rule.get("fallback") or [],
-                                severity=rule.get("severity") or "normal"))
+        session.add(
+            RoutingRule(
+                category=rule["category"],
+                street=rule.get("street"),
+                community=rule.get("community"),
+                lead=rule["lead"],
+                assists=rule.get("assists") or [],
+                fallback=rule.get("fallback") or [],
+                severity=rule.get("severity") or "normal",
+            )
+        )
     return True

@@ -34,16 +34,17 @@ ACTIONS: dict[str, tuple[str, ...]] = {
 
 def check(task: Task, action: str, if_match: int | None = None) -> None:
     if if_match is not None and if_match != task.version:
-        raise PreconditionFailed(f"The task is at version {task.version}, not {if_match}.",
-                                 version=task.version)
+        raise PreconditionFailed(f"The task is at version {task.version}, not {if_match}.", version=task.version)
     if action not in ACTIONS[task.status]:
         allowed = list(ACTIONS[task.status])
-        raise InvalidTransition(f"A task that is {task.status} cannot {action}; allowed: "
-                                f"{', '.join(allowed) or 'nothing'}.", allowed)
+        raise InvalidTransition(
+            f"A task that is {task.status} cannot {action}; allowed: {', '.join(allowed) or 'nothing'}.", allowed
+        )
 
 
-def create_task(work: Work, case: DispatchCase | SimpleNamespace, department: str, role: str,
-                ack_within: timedelta | None = None) -> SimpleNamespace:
+def create_task(
+    work: Work, case: DispatchCase | SimpleNamespace, department: str, role: str, ack_within: timedelta | None = None
+) -> SimpleNamespace:
     """A new task, written with the transaction's other rows at its commit (deferred.py): a
     consumer batch routing fifty cases sends their tasks in one INSERT, and an ORM object would
     only cost its instrumented construction and a unit of work. Returns its values as attributes
@@ -51,20 +52,43 @@ def create_task(work: Work, case: DispatchCase | SimpleNamespace, department: st
     the deferred rows first."""
     tier = work.tiers[case.severity]
     values = dict(
-        id=new_id(), case_id=case.id, department=department, role=role, status="assigned",
-        severity=case.severity, ack_due=work.now + (ack_within or tier.acknowledge),
-        resolve_due=work.now + tier.resolve, acknowledged_at=None, completed_at=None, eta=None,
-        resolution=None, version=1, history=[work.entry("assigned")], created_at=work.now, updated_at=work.now,
+        id=new_id(),
+        case_id=case.id,
+        department=department,
+        role=role,
+        status="assigned",
+        severity=case.severity,
+        ack_due=work.now + (ack_within or tier.acknowledge),
+        resolve_due=work.now + tier.resolve,
+        acknowledged_at=None,
+        completed_at=None,
+        eta=None,
+        resolution=None,
+        version=1,
+        history=[work.entry("assigned")],
+        created_at=work.now,
+        updated_at=work.now,
     )
     defer_insert(work.session, TASKS, [values])
     task = SimpleNamespace(**values)
     timers.schedule(work.session, task, work.now)
-    work.emit("task.assigned", {
-        "task_id": task.id, "case_id": case.id, "department": department, "role": role,
-        "severity": task.severity, "case_number": case.number, "title": case.title,
-        "address": case.address, "community": case.community, "version": task.version,
-        "ack_due": task.ack_due.isoformat(), "resolve_due": task.resolve_due.isoformat(),
-    })
+    work.emit(
+        "task.assigned",
+        {
+            "task_id": task.id,
+            "case_id": case.id,
+            "department": department,
+            "role": role,
+            "severity": task.severity,
+            "case_number": case.number,
+            "title": case.title,
+            "address": case.address,
+            "community": case.community,
+            "version": task.version,
+            "ack_due": task.ack_due.isoformat(),
+            "resolve_due": task.resolve_due.isoformat(),
+        },
+    )
     return task
 
 
@@ -78,8 +102,7 @@ def _move(work: Work, task: Task, status: str, note: str | None = None) -> None:
 
 
 def _event(task: Task, **data) -> dict:
-    return {"task_id": task.id, "case_id": task.case_id, "department": task.department,
-            "version": task.version, **data}
+    return {"task_id": task.id, "case_id": task.case_id, "department": task.department, "version": task.version, **data}
 
 
 def acknowledge(work: Work, task: Task, note: str | None = None, eta: datetime | None = None) -> None:
@@ -89,8 +112,9 @@ def acknowledge(work: Work, task: Task, note: str | None = None, eta: datetime |
     task.eta = eta
     _move(work, task, "acknowledged", note)
     timers.cancel(work.session, task.id, work.now, "acknowledge")
-    work.emit("task.acknowledged", _event(task, note=note, within_deadline=in_time,
-                                          eta=eta.isoformat() if eta else None))
+    work.emit(
+        "task.acknowledged", _event(task, note=note, within_deadline=in_time, eta=eta.isoformat() if eta else None)
+    )
 
 
 def progress(work: Work, task: Task, note: str) -> None:
@@ -135,5 +159,7 @@ def reopen(work: Work, task: Task, reason: str) -> None:
     task.acknowledged_at = task.completed_at = task.eta = None
     _move(work, task, "assigned", f"reopened: {reason}")
     timers.schedule(work.session, task, work.now)
-    work.emit("task.reopened", _event(task, reason=reason, ack_due=task.ack_due.isoformat(),
-                                      resolve_due=task.resolve_due.isoformat()))
+    work.emit(
+        "task.reopened",
+        _event(task, reason=reason, ack_due=task.ack_due.isoformat(), resolve_due=task.resolve_due.isoformat()),
+    )

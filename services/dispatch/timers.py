@@ -37,8 +37,10 @@ def schedule(session: Session, task: Task | SimpleNamespace, start: datetime) ->
     rows = []
     for deadline, due in (("acknowledge", task.ack_due), ("resolve", task.resolve_due)):
         soon = start + (due - start) * DUE_SOON_AT
-        rows += [{"task_id": task.id, "case_id": task.case_id, "kind": f"{deadline}.due_soon", "due_at": soon},
-                 {"task_id": task.id, "case_id": task.case_id, "kind": f"{deadline}.overdue", "due_at": due}]
+        rows += [
+            {"task_id": task.id, "case_id": task.case_id, "kind": f"{deadline}.due_soon", "due_at": soon},
+            {"task_id": task.id, "case_id": task.case_id, "kind": f"{deadline}.overdue", "due_at": due},
+        ]
     defer_insert(session, Timer.__table__, rows)
 
 
@@ -75,17 +77,26 @@ def fire_batch(work: Work, batch: int) -> int:
     rows = session.execute(
         select(Timer.id, Timer.task_id, Timer.case_id, Timer.kind)
         .where(Timer.fired_at.is_(None), Timer.due_at <= work.now)
-        .order_by(Timer.due_at).limit(batch).with_for_update(skip_locked=True)
+        .order_by(Timer.due_at)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
     ).all()
     if not rows:
         return 0
     # Skip the cases a request is changing right now (it holds their lock); their timers wait for
     # the next scan. Never waiting here is what keeps this scan and the requests free of deadlocks.
-    cases = {c.id: c for c in session.execute(
-        select(DispatchCase).where(DispatchCase.id.in_({r.case_id for r in rows}))
-        .with_for_update(skip_locked=True)).scalars()}
-    tasks = {t.id: t for t in session.execute(
-        select(Task).where(Task.id.in_({r.task_id for r in rows if r.case_id in cases}))).scalars()}
+    cases = {
+        c.id: c
+        for c in session.execute(
+            select(DispatchCase).where(DispatchCase.id.in_({r.case_id for r in rows})).with_for_update(skip_locked=True)
+        ).scalars()
+    }
+    tasks = {
+        t.id: t
+        for t in session.execute(
+            select(Task).where(Task.id.in_({r.task_id for r in rows if r.case_id in cases}))
+        ).scalars()
+    }
     fired, dropped = [], []
     # Escalated cases are flushed once at the end, in one batch, not before every outbox row.
     with session.no_autoflush:
@@ -108,12 +119,29 @@ def fire_batch(work: Work, batch: int) -> int:
 
 def fire(work: Work, case: DispatchCase, task: Task, deadline: str, what: str) -> None:
     due = task.ack_due if deadline == "acknowledge" else task.resolve_due
-    work.emit(f"task.{what}", {"case_id": task.case_id, "task_id": task.id, "department": task.department,
-                               "version": task.version, "deadline": deadline, "due_at": due.isoformat()})
+    work.emit(
+        f"task.{what}",
+        {
+            "case_id": task.case_id,
+            "task_id": task.id,
+            "department": task.department,
+            "version": task.version,
+            "deadline": deadline,
+            "due_at": due.isoformat(),
+        },
+    )
     if what == "overdue" and case.escalation_level < MAX_ESCALATION:
         # One level per missed deadline: first the street supervisor, then the district.
         case.escalation_level += 1
         reason = f"{task.department} missed the {deadline} deadline"
         case.history = [*case.history, work.entry("escalated", reason)]
-        work.emit("case.escalated", {"case_id": case.id, "level": case.escalation_level, "task_id": task.id,
-                                     "department": task.department, "reason": reason})
+        work.emit(
+            "case.escalated",
+            {
+                "case_id": case.id,
+                "level": case.escalation_level,
+                "task_id": task.id,
+                "department": task.department,
+                "reason": reason,
+            },
+        )

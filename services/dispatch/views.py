@@ -29,8 +29,7 @@ def unit_of_work() -> Iterator[Work]:
     """The request's transaction: committed when the view returns, rolled back on any error."""
     rt = runtime()
     with rt.transaction() as session:
-        yield Work(session, rt.outbox, rt.now(), current_app.extensions[TIERS_KEY],
-                   by=actor_label(current_identity()))
+        yield Work(session, rt.outbox, rt.now(), current_app.extensions[TIERS_KEY], by=actor_label(current_identity()))
 
 
 def own_department() -> str | None:
@@ -46,29 +45,52 @@ def if_match() -> int | None:
     try:
         return int(raw.strip().removeprefix("W/").strip('"'))
     except ValueError as exc:
-        raise ApiError(400, "BAD_REQUEST", "If-Match takes the task's version, e.g. 'If-Match: 3'.",
-                       {"headers": {"If-Match": ["Not a version number."]}}) from exc
+        raise ApiError(
+            400,
+            "BAD_REQUEST",
+            "If-Match takes the task's version, e.g. 'If-Match: 3'.",
+            {"headers": {"If-Match": ["Not a version number."]}},
+        ) from exc
 
 
 def task_view(task: Task, case: DispatchCase | None, now: datetime) -> dict:
     live = task.status in LIVE
     overdue = live and ((task.acknowledged_at is None and now > task.ack_due) or now > task.resolve_due)
     return {
-        "id": task.id, "case_id": task.case_id, "case_number": case.number if case else None,
-        "department": task.department, "role": task.role, "status": task.status,
-        "severity": task.severity, "title": case.title if case else None,
-        "address": case.address if case else None, "ack_due": task.ack_due,
-        "resolve_due": task.resolve_due, "acknowledged_at": task.acknowledged_at,
-        "completed_at": task.completed_at, "eta": task.eta, "resolution": task.resolution,
-        "overdue": overdue, "version": task.version, "allowed": list(ACTIONS[task.status]),
-        "history": task.history, "created_at": task.created_at,
+        "id": task.id,
+        "case_id": task.case_id,
+        "case_number": case.number if case else None,
+        "department": task.department,
+        "role": task.role,
+        "status": task.status,
+        "severity": task.severity,
+        "title": case.title if case else None,
+        "address": case.address if case else None,
+        "ack_due": task.ack_due,
+        "resolve_due": task.resolve_due,
+        "acknowledged_at": task.acknowledged_at,
+        "completed_at": task.completed_at,
+        "eta": task.eta,
+        "resolution": task.resolution,
+        "overdue": overdue,
+        "version": task.version,
+        "allowed": list(ACTIONS[task.status]),
+        "history": task.history,
+        "created_at": task.created_at,
     }
 
 
 def case_view(case: DispatchCase, tasks: list[Task], now: datetime) -> dict:
     return {
-        "case_id": case.id, "number": case.number, "title": case.title, "category": case.category,
-        "address": case.address, "status": case.status, "severity": case.severity,
-        "escalation_level": case.escalation_level, "allowed": list(CASE_ACTIONS[case.status]),
-        "tasks": [task_view(t, case, now) for t in tasks], "history": case.history,
+        "case_id": case.id,
+        "number": case.number,
+        "title": case.title,
+        "category": case.category,
+        "address": case.address,
+        "status": case.status,
+        "severity": case.severity,
+        "escalation_level": case.escalation_level,
+        "allowed": list(CASE_ACTIONS[case.status]),
+        "tasks": [task_view(t, case, now) for t in tasks],
+        "history": case.history,
     }

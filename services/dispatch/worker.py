@@ -21,8 +21,9 @@ def build_worker(config: dict | None = None, **kwargs) -> Worker:
     with runtime.transaction() as session:
         seed_defaults(session, settings.get("RULES_FILE"))
     batch = int(settings.get("TIMER_BATCH", timers.BATCH))
-    deadlines = Timer("deadlines", lambda rt, now: timers.fire_due(rt, now, batch),
-                      float(settings.get("TIMER_INTERVAL", 1.0)))
+    deadlines = Timer(
+        "deadlines", lambda rt, now: timers.fire_due(rt, now, batch), float(settings.get("TIMER_INTERVAL", 1.0))
+    )
     forget_keys = Timer("purge-idempotency-keys", IdempotencyStore(idempotency_keys).purge, interval=600)
     kwargs.setdefault("timers", [deadlines, forget_keys])
     kwargs.setdefault("preload", preload)

@@ -27,15 +27,32 @@ CASE_OUT, FEEDBACK_OUT = CaseOut(), FeedbackOut()
 
 def case_view(case: Case) -> dict:
     return {
-        "id": case.id, "number": case.number, "status": case.status, "title": case.title,
-        "description": case.description, "category": case.category, "severity": case.severity,
-        "channel": case.channel, "occurred_at": case.occurred_at,
-        "location": {"address": case.address, "street": case.street, "community": case.community,
-                     "grid": case.grid, "lat": case.lat, "lon": case.lon},
-        "reporter": service.masked_reporter(case), "media_urls": case.media_urls,
-        "duplicate_of": case.duplicate_of, "reporter_count": case.reporter_count,
-        "departments": case.departments, "expected_at": case.expected_at, "notes": case.notes,
-        "created_at": case.created_at, "updated_at": case.updated_at,
+        "id": case.id,
+        "number": case.number,
+        "status": case.status,
+        "title": case.title,
+        "description": case.description,
+        "category": case.category,
+        "severity": case.severity,
+        "channel": case.channel,
+        "occurred_at": case.occurred_at,
+        "location": {
+            "address": case.address,
+            "street": case.street,
+            "community": case.community,
+            "grid": case.grid,
+            "lat": case.lat,
+            "lon": case.lon,
+        },
+        "reporter": service.masked_reporter(case),
+        "media_urls": case.media_urls,
+        "duplicate_of": case.duplicate_of,
+        "reporter_count": case.reporter_count,
+        "departments": case.departments,
+        "expected_at": case.expected_at,
+        "notes": case.notes,
+        "created_at": case.created_at,
+        "updated_at": case.updated_at,
     }
 
 
@@ -50,12 +67,20 @@ def submit_case(payload):
 
     def work(session) -> StoredResponse:
         case = service.submit_case(session, rt.outbox, payload, who, rt.now(), intake_options())
-        return StoredResponse(201, CASE_OUT.dump(case_view(case)),
-                              {"Location": url_for("cases.read_case", case_id=case.id)})
+        return StoredResponse(
+            201, CASE_OUT.dump(case_view(case)), {"Location": url_for("cases.read_case", case_id=case.id)}
+        )
 
     with rt.transaction() as session:
-        response, replayed = IDEMPOTENCY.once(session, request.headers, caller=who.sub, endpoint="POST /v1/cases",
-                                              body=request.get_json(), now=rt.now(), work=lambda: work(session))
+        response, replayed = IDEMPOTENCY.once(
+            session,
+            request.headers,
+            caller=who.sub,
+            endpoint="POST /v1/cases",
+            body=request.get_json(),
+            now=rt.now(),
+            work=lambda: work(session),
+        )
     return stored_reply(response, replayed)
 
 
@@ -119,12 +144,28 @@ def give_feedback(payload, case_id):
     def work(session) -> StoredResponse:
         case = service.get_case(session, case_id, lock=True)
         feedback = service.record_feedback(session, rt.outbox, case, payload, who, rt.now())
-        return StoredResponse(201, FEEDBACK_OUT.dump({
-            "id": feedback.id, "case_id": case.id, "round": feedback.round, "satisfaction": feedback.satisfaction,
-            "comment": feedback.comment, "created_at": feedback.created_at}))
+        return StoredResponse(
+            201,
+            FEEDBACK_OUT.dump(
+                {
+                    "id": feedback.id,
+                    "case_id": case.id,
+                    "round": feedback.round,
+                    "satisfaction": feedback.satisfaction,
+                    "comment": feedback.comment,
+                    "created_at": feedback.created_at,
+                }
+            ),
+        )
 
     with rt.transaction() as session:
         response, replayed = IDEMPOTENCY.once(
-            session, request.headers, caller=who.sub, endpoint=f"POST /v1/cases/{case_id}/feedback",
-            body=request.get_json(), now=rt.now(), work=lambda: work(session))
+            session,
+            request.headers,
+            caller=who.sub,
+            endpoint=f"POST /v1/cases/{case_id}/feedback",
+            body=request.get_json(),
+            now=rt.now(),
+            work=lambda: work(session),
+        )
     return stored_reply(response, replayed)

@@ -118,20 +118,25 @@ def _candidates(near):
     committed came first, even one whose request started a moment later than this one's. Not
     ordered in SQL: an ORDER BY created_at would have PostgreSQL walk every recent case of the
     category in that order instead of looking the address up."""
-    return (select(Case.id, Case.lat, Case.lon, Case.address, Case.community, Case.created_at)
-            .where(Case.category == bindparam("category"), Case.created_at >= bindparam("since"),
-                   none_of(Case.status, "not_open"), Case.id != bindparam("id"), near))
+    return select(Case.id, Case.lat, Case.lon, Case.address, Case.community, Case.created_at).where(
+        Case.category == bindparam("category"),
+        Case.created_at >= bindparam("since"),
+        none_of(Case.status, "not_open"),
+        Case.id != bindparam("id"),
+        near,
+    )
 
 
 _SAME_ADDRESS = Case.address_key == bindparam("address_key")
-_IN_BOX = and_(Case.lat.between(bindparam("lat_min"), bindparam("lat_max")),
-               Case.lon.between(bindparam("lon_min"), bindparam("lon_max")))
+_IN_BOX = and_(
+    Case.lat.between(bindparam("lat_min"), bindparam("lat_max")),
+    Case.lon.between(bindparam("lon_min"), bindparam("lon_max")),
+)
 _WITHOUT_POINT = and_(or_(Case.lat.is_(None), Case.lon.is_(None)), _SAME_ADDRESS)
 # Built once, for a case with coordinates and without: building a statement costs more than
 # running it from SQLAlchemy's cache. Each way in is an index, (geo_cell, category, created_at)
 # or (address_key, category, created_at); with coordinates PostgreSQL ORs the two.
-NEAR_POINT = _candidates(or_(and_(one_of(Case.geo_cell, "cells"), _IN_BOX),
-                             _WITHOUT_POINT))
+NEAR_POINT = _candidates(or_(and_(one_of(Case.geo_cell, "cells"), _IN_BOX), _WITHOUT_POINT))
 IN_BOX = _candidates(or_(_IN_BOX, _WITHOUT_POINT))  # too many cells: the rare wide radius
 AT_ADDRESS = _candidates(_SAME_ADDRESS)
 
@@ -139,8 +144,13 @@ AT_ADDRESS = _candidates(_SAME_ADDRESS)
 def find_original(session: Session, new: Case, *, radius_m: float, window: timedelta, now: datetime):
     """The open case ``new`` duplicates, if any, as a row with its ``id`` (``new.address_key``
     must be set)."""
-    params = {"category": new.category, "since": now - window, "id": new.id, "address_key": new.address_key,
-              "not_open": list(NOT_OPEN)}
+    params = {
+        "category": new.category,
+        "since": now - window,
+        "id": new.id,
+        "address_key": new.address_key,
+        "not_open": list(NOT_OPEN),
+    }
     connection = session.connection()  # Core statements: the ORM's execute path only costs Python
     if new.lat is not None and new.lon is not None:
         box = _bounding_box(new.lat, new.lon, radius_m)

@@ -59,9 +59,17 @@ class RequestForm(Schema):
 
 
 # Our field path → the Open311 field a client sent, for naming fields in errors.
-FIELD_NAMES = {"title": "description", "category": "service_code", "description": "description",
-               "location.address": "address_string", "location.lat": "lat", "location.lon": "long",
-               "reporter.name": "first_name", "reporter.phone": "phone", "media_urls": "media_url"}
+FIELD_NAMES = {
+    "title": "description",
+    "category": "service_code",
+    "description": "description",
+    "location.address": "address_string",
+    "location.lat": "lat",
+    "location.lon": "long",
+    "reporter.name": "first_name",
+    "reporter.phone": "phone",
+    "media_urls": "media_url",
+}
 
 
 def form_to_case(form: dict[str, Any], service: dict[str, str]) -> dict[str, Any]:
@@ -72,7 +80,8 @@ def form_to_case(form: dict[str, Any], service: dict[str, str]) -> dict[str, Any
     name = " ".join(part for part in (form.get("first_name"), form.get("last_name")) if part) or None
     body: dict[str, Any] = {
         "title": f"{service['name_zh']}：{address or ''}"[:200],
-        "category": form["service_code"], "channel": "open311",
+        "category": form["service_code"],
+        "channel": "open311",
         "location": {"address": address, "lat": lat, "lon": lon},
     }
     if form.get("description"):
@@ -100,8 +109,15 @@ def flatten_errors(errors: dict, prefix: str = "") -> list[str]:
 
 
 def service_entry(code: str, category: dict[str, str]) -> dict[str, Any]:
-    return {"service_code": code, "service_name": category["name_zh"], "description": category["name_en"],
-            "metadata": False, "type": "realtime", "keywords": code.replace("_", ","), "group": "community"}
+    return {
+        "service_code": code,
+        "service_name": category["name_zh"],
+        "description": category["name_en"],
+        "metadata": False,
+        "type": "realtime",
+        "keywords": code.replace("_", ","),
+        "group": "community",
+    }
 
 
 def request_entry(case: Case, categories: dict[str, dict[str, str]], numbers: dict[str, str]) -> dict[str, Any]:
@@ -136,6 +152,7 @@ def _time(moment: datetime | None) -> str | None:
 
 # ---- rendering --------------------------------------------------------------------------------
 
+
 def render(fmt: str, payload: Any, *, root: str, item: str, status: int = 200) -> Response:
     """``payload`` (a list of flat dicts, or one dict) as JSON, or as XML ``<root><item>…``."""
     if fmt == "json":
@@ -144,8 +161,7 @@ def render(fmt: str, payload: Any, *, root: str, item: str, status: int = 200) -
         element = ET.Element(root)
         for entry in payload if isinstance(payload, list) else [payload]:
             _append(element, item, entry) if item else _fill(element, entry)
-        response = Response(ET.tostring(element, encoding="UTF-8", xml_declaration=True),
-                            mimetype="text/xml")
+        response = Response(ET.tostring(element, encoding="UTF-8", xml_declaration=True), mimetype="text/xml")
         response.charset = "utf-8"
     response.status_code = status
     return response

@@ -30,8 +30,9 @@ from .options import intake_options
 from .schemas import CaseIn
 
 log = logging.getLogger(__name__)
-blp = Blueprint("open311", __name__, url_prefix="/open311/v2",
-                description="Open311 GeoReport v2 (JSON and XML); GETs are public")
+blp = Blueprint(
+    "open311", __name__, url_prefix="/open311/v2", description="Open311 GeoReport v2 (JSON and XML); GETs are public"
+)
 
 FMT = "<any(json, xml):fmt>"
 DEFAULT_WINDOW = timedelta(days=90)
@@ -49,8 +50,9 @@ class Open311Error(Exception):
 
 @blp.errorhandler(Open311Error)
 def open311_error(error: Open311Error):
-    return render_errors(request.view_args.get("fmt", "json") if request.view_args else "json",
-                         error.status, error.descriptions)
+    return render_errors(
+        request.view_args.get("fmt", "json") if request.view_args else "json", error.status, error.descriptions
+    )
 
 
 @blp.errorhandler(ApiError)
@@ -79,10 +81,20 @@ for _error_class in DOMAIN_ERRORS:
 def discovery(fmt):
     """Where the GeoReport v2 endpoint is and which formats it speaks."""
     base = request.host_url.rstrip("/") + request.script_root + blp.url_prefix
-    payload = {"changeset": CHANGESET, "contact": runtime().settings.get("OPEN311_CONTACT", ""),
-               "key_service": "whistle token --role staff --sub CLIENT_NAME",
-               "endpoints": [{"specification": georeport.SPECIFICATION, "url": base, "changeset": CHANGESET,
-                              "type": "production", "formats": list(georeport.FORMATS.values())}]}
+    payload = {
+        "changeset": CHANGESET,
+        "contact": runtime().settings.get("OPEN311_CONTACT", ""),
+        "key_service": "whistle token --role staff --sub CLIENT_NAME",
+        "endpoints": [
+            {
+                "specification": georeport.SPECIFICATION,
+                "url": base,
+                "changeset": CHANGESET,
+                "type": "production",
+                "formats": list(georeport.FORMATS.values()),
+            }
+        ],
+    }
     return render(fmt, payload, root="discovery", item="")
 
 
@@ -102,9 +114,11 @@ def service_definition(service_code, fmt):
 
 
 @blp.route(f"/requests.{FMT}", methods=["POST"])
-@blp.doc(requestBody={"required": True,
-                      "content": {"application/x-www-form-urlencoded": {"schema": georeport.RequestForm}}},
-         parameters=[IDEMPOTENCY_DOC], description="`api_key` (a staff token) is a form field too.")
+@blp.doc(
+    requestBody={"required": True, "content": {"application/x-www-form-urlencoded": {"schema": georeport.RequestForm}}},
+    parameters=[IDEMPOTENCY_DOC],
+    description="`api_key` (a staff token) is a form field too.",
+)
 def create_request(fmt):
     """Post a service request (form-encoded); it becomes a case like any other."""
     who = _submitter(request.form.get("api_key"))
@@ -130,11 +144,15 @@ def create_request(fmt):
     # is left out of the body compared: a client may have renewed it between its tries.
     with rt.transaction() as session:
         response, replayed = IDEMPOTENCY.once(
-            session, request.headers, caller=who.sub, endpoint="POST /open311/v2/requests",
-            body={name: value for name, value in request.form.items() if name != "api_key"}, now=rt.now(),
-            work=lambda: work(session))
-    return marked_if_replayed(render(fmt, response.body, root="service_requests", item="request", status=201),
-                              replayed)
+            session,
+            request.headers,
+            caller=who.sub,
+            endpoint="POST /open311/v2/requests",
+            body={name: value for name, value in request.form.items() if name != "api_key"},
+            now=rt.now(),
+            work=lambda: work(session),
+        )
+    return marked_if_replayed(render(fmt, response.body, root="service_requests", item="request", status=201), replayed)
 
 
 def _submitter(api_key: str | None):
@@ -150,11 +168,16 @@ def _submitter(api_key: str | None):
     return who
 
 
-LIST_PARAMETERS = [{"in": "query", "name": name, "required": False, "schema": {"type": "string"}, "description": text}
-                   for name, text in (("service_request_id", "comma list of case numbers or ids"),
-                                      ("service_code", "comma list of category codes"),
-                                      ("status", "open, closed or both (comma list)"),
-                                      ("start_date", "ISO 8601 with a zone"), ("end_date", "ISO 8601 with a zone"))]
+LIST_PARAMETERS = [
+    {"in": "query", "name": name, "required": False, "schema": {"type": "string"}, "description": text}
+    for name, text in (
+        ("service_request_id", "comma list of case numbers or ids"),
+        ("service_code", "comma list of category codes"),
+        ("status", "open, closed or both (comma list)"),
+        ("start_date", "ISO 8601 with a zone"),
+        ("end_date", "ISO 8601 with a zone"),
+    )
+]
 
 
 @blp.route(f"/requests.{FMT}", methods=["GET"])
@@ -182,8 +205,12 @@ def _list_filters(args) -> dict:
             raise Open311Error(400, f"status: {word} is neither open nor closed")
         statuses += OPEN_STATUSES if word == "open" else CLOSED_STATUSES
     codes = [c.strip() for c in args.get("service_code", "").split(",") if c.strip()]
-    return {"since": start, "until": end + timedelta(microseconds=1), "status": statuses or None,
-            "category": codes or None}
+    return {
+        "since": start,
+        "until": end + timedelta(microseconds=1),
+        "status": statuses or None,
+        "category": codes or None,
+    }
 
 
 def _date(args, name: str) -> datetime | None:
@@ -212,6 +239,7 @@ def _requests(query) -> list[dict]:
     with runtime().transaction() as session:
         cases = session.execute(query).scalars().all()
         originals = {c.duplicate_of for c in cases if c.duplicate_of}
-        numbers = dict(session.execute(select(Case.id, Case.number).where(Case.id.in_(originals))).all()) \
-            if originals else {}
+        numbers = (
+            dict(session.execute(select(Case.id, Case.number).where(Case.id.in_(originals))).all()) if originals else {}
+        )
         return [georeport.request_entry(c, intake_options().categories, numbers) for c in cases]

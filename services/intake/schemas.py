@@ -13,8 +13,7 @@ from services.common.runtime import runtime
 from .options import intake_options
 from .text import PlainText
 
-STATUSES = ("reported", "triage", "dispatched", "in_progress", "resolved", "closed", "rejected",
-            "duplicate")
+STATUSES = ("reported", "triage", "dispatched", "in_progress", "resolved", "closed", "rejected", "duplicate")
 # Chinese mobile (optionally +86), or a landline with its area code (027-87654321).
 PHONE = r"^(?:(?:\+?86)?1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
 MAX_DESCRIPTION = 4000
@@ -53,8 +52,9 @@ class LocationIn(Schema):
 
 class ReporterIn(Schema):
     name = PlainText(validate=validate.Length(min=1, max=100), allow_none=True)
-    phone = fields.String(validate=validate.Regexp(PHONE, error="Not a Chinese mobile or landline number."),
-                          allow_none=True)
+    phone = fields.String(
+        validate=validate.Regexp(PHONE, error="Not a Chinese mobile or landline number."), allow_none=True
+    )
 
     @post_load
     def normalise(self, data, **_kwargs):
@@ -72,8 +72,11 @@ class CaseIn(Schema):
     occurred_at = fields.AwareDateTime(allow_none=True)
     location = fields.Nested(LocationIn, required=True)
     reporter = fields.Nested(ReporterIn, allow_none=True)
-    media_urls = fields.List(fields.Url(schemes={"http", "https"}, validate=validate.Length(max=500)),
-                             load_default=list, validate=validate.Length(max=20))
+    media_urls = fields.List(
+        fields.Url(schemes={"http", "https"}, validate=validate.Length(max=500)),
+        load_default=list,
+        validate=validate.Length(max=20),
+    )
 
     @validates("category")
     def known_category(self, value: str, **_kwargs) -> None:

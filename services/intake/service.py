@@ -43,8 +43,9 @@ class InvalidState(Exception):
 
 class FeedbackAlreadyRecorded(Exception):
     def __init__(self) -> None:
-        super().__init__("Feedback for this resolution is already recorded; a reopened and again resolved "
-                         "case takes a new one.")
+        super().__init__(
+            "Feedback for this resolution is already recorded; a reopened and again resolved case takes a new one."
+        )
 
 
 class ContactForbidden(PermissionError):
@@ -89,13 +90,17 @@ def year_sequence(session: Session, year: int) -> str:
 
 
 NUMBER_IN_SCOPE = text(f"SELECT nextval(CAST(:sequence AS regclass)), {LOCK_SCOPE}").bindparams(
-    bindparam("keys", type_=ARRAY(BIGINT)))
+    bindparam("keys", type_=ARRAY(BIGINT))
+)
 # Built once: constructing a statement costs more than running it from SQLAlchemy's cache.
-NEXT_NUMBER = (sqlite_insert(CaseNumberCounter.__table__)
-               .values(year=bindparam("year"), last=1)
-               .on_conflict_do_update(index_elements=[CaseNumberCounter.__table__.c.year],
-                                      set_={"last": CaseNumberCounter.__table__.c.last + 1})
-               .returning(CaseNumberCounter.__table__.c.last))
+NEXT_NUMBER = (
+    sqlite_insert(CaseNumberCounter.__table__)
+    .values(year=bindparam("year"), last=1)
+    .on_conflict_do_update(
+        index_elements=[CaseNumberCounter.__table__.c.year], set_={"last": CaseNumberCounter.__table__.c.last + 1}
+    )
+    .returning(CaseNumberCounter.__table__.c.last)
+)
 INSERT_CASE = insert(Case.__table__)
 
 
@@ -112,40 +117,66 @@ def masked_reporter(case: Case | SimpleNamespace) -> dict[str, Any] | None:
     return {"name": mask_name(case.reporter_name), "phone": mask_phone(case.reporter_phone)}
 
 
-def submit_case(session: Session, outbox: Outbox, payload: dict[str, Any], who: Identity, now: datetime,
-                options: IntakeOptions) -> SimpleNamespace:
+def submit_case(
+    session: Session, outbox: Outbox, payload: dict[str, Any], who: Identity, now: datetime, options: IntakeOptions
+) -> SimpleNamespace:
     """Store the case and its ``case.reported`` in one transaction, linked to an open case it duplicates;
     returns the new case's values, as attributes named like a Case's."""
     location = payload["location"]
     reporter = payload.get("reporter") or {}
     values = dict(
-        id=new_id(), number=None, status="reported",
-        title=payload["title"], description=payload.get("description"), category=payload["category"],
+        id=new_id(),
+        number=None,
+        status="reported",
+        title=payload["title"],
+        description=payload.get("description"),
+        category=payload["category"],
         severity=payload.get("severity") or options.categories[payload["category"]]["severity"],
         channel=payload.get("channel") or "web",
-        address=location["address"], address_key=normalise_address(location["address"]),
-        street=location.get("street"), community=location.get("community"), grid=location.get("grid"),
-        lat=location.get("lat"), lon=location.get("lon"),
+        address=location["address"],
+        address_key=normalise_address(location["address"]),
+        street=location.get("street"),
+        community=location.get("community"),
+        grid=location.get("grid"),
+        lat=location.get("lat"),
+        lon=location.get("lon"),
         geo_cell=geo_cell(location["lat"], location["lon"]) if location.get("lat") is not None else None,
         reporter_ref=new_id() if (reporter.get("name") or reporter.get("phone")) else None,
-        reporter_name=reporter.get("name"), reporter_phone=reporter.get("phone"),
-        occurred_at=payload.get("occurred_at"), media_urls=payload.get("media_urls") or [],
-        duplicate_of=None, reporter_count=1, departments=[], expected_at=None, notes=[], progress={},
-        status_changed_at=None, reopen_count=0, reported_by=who.sub, created_at=now, updated_at=now,
+        reporter_name=reporter.get("name"),
+        reporter_phone=reporter.get("phone"),
+        occurred_at=payload.get("occurred_at"),
+        media_urls=payload.get("media_urls") or [],
+        duplicate_of=None,
+        reporter_count=1,
+        departments=[],
+        expected_at=None,
+        notes=[],
+        progress={},
+        status_changed_at=None,
+        reopen_count=0,
+        reported_by=who.sub,
+        created_at=now,
+        updated_at=now,
     )
     # The new case's values as attributes, for the rules below and the response: written with one
     # Core INSERT, an ORM object would only cost its instrumented construction.
     case = SimpleNamespace(**values)
-    case.number = values["number"] = take_number(session, now.astimezone(options.timezone).year,
-                                                 scope_keys(case, options.duplicate_radius_m))
-    original = find_original(session, case, radius_m=options.duplicate_radius_m,
-                             window=options.duplicate_window, now=now)
+    case.number = values["number"] = take_number(
+        session, now.astimezone(options.timezone).year, scope_keys(case, options.duplicate_radius_m)
+    )
+    original = find_original(
+        session, case, radius_m=options.duplicate_radius_m, window=options.duplicate_window, now=now
+    )
     if original is not None:
         case.status = values["status"] = "duplicate"
         case.duplicate_of = values["duplicate_of"] = original.id
         # In SQL: unlinking may run beside us.
-        session.execute(update(Case).where(Case.id == original.id).values(reporter_count=Case.reporter_count + 1)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(Case)
+            .where(Case.id == original.id)
+            .values(reporter_count=Case.reporter_count + 1)
+            .execution_options(synchronize_session=False)
+        )
     session.connection().execute(INSERT_CASE, values)
     outbox.emit(session, "case.reported", reported_event_data(case), subject=case.id, actor=who.actor)
     return case
@@ -165,8 +196,14 @@ def reported_event_data(case: Case | SimpleNamespace) -> dict[str, Any]:
         "category": case.category,
         "severity": case.severity,
         "channel": case.channel,
-        "location": {"address": case.address, "street": case.street, "community": case.community,
-                     "grid": case.grid, "lat": case.lat, "lon": case.lon},
+        "location": {
+            "address": case.address,
+            "street": case.street,
+            "community": case.community,
+            "grid": case.grid,
+            "lat": case.lat,
+            "lon": case.lon,
+        },
         "reporter": reporter,
         "occurred_at": case.occurred_at.isoformat() if case.occurred_at else None,
         "reported_at": case.created_at.isoformat(),
@@ -174,8 +211,9 @@ def reported_event_data(case: Case | SimpleNamespace) -> dict[str, Any]:
     }
 
 
-def unlink_duplicate(session: Session, outbox: Outbox, case: Case, reason: str | None, who: Identity,
-                     now: datetime) -> Case:
+def unlink_duplicate(
+    session: Session, outbox: Outbox, case: Case, reason: str | None, who: Identity, now: datetime
+) -> Case:
     """Staff decide a linked report is a problem of its own: it goes back to ``reported`` and
     dispatch, on ``case.duplicate_unlinked``, routes it like a new case."""
     if case.status != "duplicate" or not case.duplicate_of:
@@ -186,16 +224,30 @@ def unlink_duplicate(session: Session, outbox: Outbox, case: Case, reason: str |
         original.updated_at = max(original.updated_at, now)
     former = case.duplicate_of
     case.status, case.duplicate_of, case.status_changed_at, case.updated_at = "reported", None, None, now
-    case.notes = [*case.notes, {"id": new_id(), "at": now.isoformat(), "event": "case.duplicate_unlinked",
-                                "status": "reported", "note": reason, "department": None}]
-    outbox.emit(session, "case.duplicate_unlinked",
-                {"case_id": case.id, "duplicate_of": former, "reason": mask_phones_in_text(reason)},
-                subject=case.id, actor=who.actor)
+    case.notes = [
+        *case.notes,
+        {
+            "id": new_id(),
+            "at": now.isoformat(),
+            "event": "case.duplicate_unlinked",
+            "status": "reported",
+            "note": reason,
+            "department": None,
+        },
+    ]
+    outbox.emit(
+        session,
+        "case.duplicate_unlinked",
+        {"case_id": case.id, "duplicate_of": former, "reason": mask_phones_in_text(reason)},
+        subject=case.id,
+        actor=who.actor,
+    )
     return case
 
 
-def record_feedback(session: Session, outbox: Outbox, case: Case, payload: dict[str, Any],
-                    who: Identity, now: datetime) -> Feedback:
+def record_feedback(
+    session: Session, outbox: Outbox, case: Case, payload: dict[str, Any], who: Identity, now: datetime
+) -> Feedback:
     """回访: the resident's verdict, once per resolution (a reopened case is resolved anew and asked
     again). A dissatisfied answer is what lets dispatch reopen the case."""
     if case.status not in FEEDBACK_STATUSES:
@@ -203,17 +255,32 @@ def record_feedback(session: Session, outbox: Outbox, case: Case, payload: dict[
     round_ = case.reopen_count
     if session.scalar(select(Feedback.id).where(Feedback.case_id == case.id, Feedback.round == round_)):
         raise FeedbackAlreadyRecorded()
-    feedback = Feedback(id=new_id(), case_id=case.id, round=round_, satisfaction=payload["satisfaction"],
-                        comment=payload.get("comment"), recorded_by=who.sub, created_at=now)
+    feedback = Feedback(
+        id=new_id(),
+        case_id=case.id,
+        round=round_,
+        satisfaction=payload["satisfaction"],
+        comment=payload.get("comment"),
+        recorded_by=who.sub,
+        created_at=now,
+    )
     try:
         with session.begin_nested():  # two answers racing: the unique (case, round) keeps one
             session.add(feedback)
     except IntegrityError as exc:
         raise FeedbackAlreadyRecorded() from exc
-    outbox.emit(session, "case.feedback_recorded",
-                {"case_id": case.id, "satisfaction": feedback.satisfaction,
-                 "comment": mask_phones_in_text(feedback.comment), "round": round_},
-                subject=case.id, actor=who.actor)
+    outbox.emit(
+        session,
+        "case.feedback_recorded",
+        {
+            "case_id": case.id,
+            "satisfaction": feedback.satisfaction,
+            "comment": mask_phones_in_text(feedback.comment),
+            "round": round_,
+        },
+        subject=case.id,
+        actor=who.actor,
+    )
     return feedback
 
 
@@ -221,11 +288,13 @@ def read_contact(session: Session, case: Case, who: Identity, now: datetime) -> 
     """The reporter's full contact, for staff of the case's community, admin and services (notify
     texting a resident). Every read is recorded: who, in which role, which case, when."""
     allowed = who.role in ("admin", "service") or (
-        who.role == "staff" and who.community is not None and who.community == case.community)
+        who.role == "staff" and who.community is not None and who.community == case.community
+    )
     if not allowed:
         log.warning("contact read refused", extra={"case_id": case.id, "reader": who.sub, "role": who.role})
         raise ContactForbidden()
-    session.add(ContactRead(id=new_id(), case_id=case.id, reader=who.sub, role=who.role,
-                            community=who.community, read_at=now))
+    session.add(
+        ContactRead(id=new_id(), case_id=case.id, reader=who.sub, role=who.role, community=who.community, read_at=now)
+    )
     log.info("contact read", extra={"case_id": case.id, "reader": who.sub, "role": who.role})
     return {"name": case.reporter_name, "phone": case.reporter_phone}

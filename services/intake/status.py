@@ -27,8 +27,16 @@ from services.common.lists import one_of
 from .models import Case
 from .text import mask_phones_in_text
 
-RANK = {"reported": 0, "duplicate": 0, "triage": 1, "dispatched": 2, "in_progress": 3, "resolved": 4,
-        "closed": 5, "rejected": 5}
+RANK = {
+    "reported": 0,
+    "duplicate": 0,
+    "triage": 1,
+    "dispatched": 2,
+    "in_progress": 3,
+    "resolved": 4,
+    "closed": 5,
+    "rejected": 5,
+}
 STATUS_BY_EVENT = {
     "case.dispatched": "dispatched",
     "case.whistle_blown": "dispatched",
@@ -60,18 +68,28 @@ CASES = Case.__table__
 # The read model's columns of some cases, locked (in id order, as every batch takes them: no
 # deadlocks). Core statements on plain rows: an event changes a handful of columns of a case, and
 # the ORM's loading and unit of work cost more than the rules themselves.
-READ = (select(CASES.c.id, CASES.c.status, CASES.c.status_changed_at, CASES.c.progress, CASES.c.notes,
-               CASES.c.reopen_count, CASES.c.updated_at)
-        .where(one_of(CASES.c.id, "keys"))
-        .order_by(CASES.c.id)
-        .with_for_update())
+READ = (
+    select(
+        CASES.c.id,
+        CASES.c.status,
+        CASES.c.status_changed_at,
+        CASES.c.progress,
+        CASES.c.notes,
+        CASES.c.reopen_count,
+        CASES.c.updated_at,
+    )
+    .where(one_of(CASES.c.id, "keys"))
+    .order_by(CASES.c.id)
+    .with_for_update()
+)
 
 
 def preload(session: Session, events: list[Event], _now: datetime) -> None:
     """Lock and read the cases of a consumer batch in one query; ``apply_event`` then finds them
     without a round trip each, and the batch's changes are written in one statement at the commit."""
-    session.info[LOCKED] = preloading.read_rows(session, READ, (e.data["case_id"] for e in events
-                                                                if e.data.get("case_id")))
+    session.info[LOCKED] = preloading.read_rows(
+        session, READ, (e.data["case_id"] for e in events if e.data.get("case_id"))
+    )
 
 
 def locked_case(session: Session, case_id: str | None) -> dict[str, Any] | None:
@@ -98,9 +116,13 @@ def apply_event(session: Session, event: Event) -> bool:
         _apply_task(progress, event)
     status, status_changed_at = _status_after(case, event)
     changes = {
-        "progress": progress, "departments": responsible_departments(progress),
-        "expected_at": expected_at(progress), "reopen_count": reopen_count,
-        "status": status, "status_changed_at": status_changed_at, "notes": _notes_after(case["notes"], event),
+        "progress": progress,
+        "departments": responsible_departments(progress),
+        "expected_at": expected_at(progress),
+        "reopen_count": reopen_count,
+        "status": status,
+        "status_changed_at": status_changed_at,
+        "notes": _notes_after(case["notes"], event),
         "updated_at": max(case["updated_at"], event.time),
     }
     case.update(changes)
@@ -139,8 +161,11 @@ def responsible_departments(progress: dict[str, Any]) -> list[str]:
 
 
 def expected_at(progress: dict[str, Any]) -> datetime | None:
-    dues = [t["resolve_due"] for t in progress.get("tasks", {}).values()
-            if t.get("resolve_due") and t.get("status") not in NOT_RESPONSIBLE]
+    dues = [
+        t["resolve_due"]
+        for t in progress.get("tasks", {}).values()
+        if t.get("resolve_due") and t.get("status") not in NOT_RESPONSIBLE
+    ]
     due = max(dues) if dues else progress.get("resolve_due")
     return datetime.fromisoformat(due) if due else None
 
@@ -165,7 +190,12 @@ def _notes_after(notes: list[dict[str, Any]], event: Event) -> list[dict[str, An
         return notes
     data = event.data
     text = data.get("note") or data.get("reason") or data.get("resolution")
-    note = {"id": event.id, "at": event.time.isoformat(), "event": event.type,
-            "status": STATUS_BY_EVENT.get(event.type), "note": mask_phones_in_text(text),
-            "department": data.get("department")}
+    note = {
+        "id": event.id,
+        "at": event.time.isoformat(),
+        "event": event.type,
+        "status": STATUS_BY_EVENT.get(event.type),
+        "note": mask_phones_in_text(text),
+        "department": data.get("department"),
+    }
     return sorted([*notes, note], key=lambda n: n["at"])

@@ -33,11 +33,17 @@ blp = Blueprint("notify", __name__, url_prefix="/v1", description="Subscriptions
 def subscription_view(sub: Subscription, now: datetime) -> dict:
     secrets = subscriptions.signing_secrets(sub, now)
     previous = secrets[1] if len(secrets) > 1 else None
-    return {"department": sub.department, "webhook_url": sub.webhook_url,
-            "secret": subscriptions.mask_secret(secrets[0] if secrets else None),
-            "previous_secret": subscriptions.mask_secret(previous),
-            "previous_secret_valid_until": sub.previous_secret_until if previous else None,
-            "emails": sub.emails, "sms": sub.sms, "events": sub.events, "updated_at": sub.updated_at}
+    return {
+        "department": sub.department,
+        "webhook_url": sub.webhook_url,
+        "secret": subscriptions.mask_secret(secrets[0] if secrets else None),
+        "previous_secret": subscriptions.mask_secret(previous),
+        "previous_secret_valid_until": sub.previous_secret_until if previous else None,
+        "emails": sub.emails,
+        "sms": sub.sms,
+        "events": sub.events,
+        "updated_at": sub.updated_at,
+    }
 
 
 def community_view(sub: CommunitySubscription) -> dict:
@@ -89,8 +95,12 @@ def put_subscription(payload, department):
     with rt.transaction() as session:
         existing = session.get(Subscription, department)
         if payload.get("webhook_url") and not payload.get("secret") and not (existing and existing.secrets):
-            raise ApiError(422, "VALIDATION_ERROR", "The request is not valid: secret: A webhook needs a secret.",
-                           {"json": {"secret": ["A webhook needs a secret of at least 32 characters."]}})
+            raise ApiError(
+                422,
+                "VALIDATION_ERROR",
+                "The request is not valid: secret: A webhook needs a secret.",
+                {"json": {"secret": ["A webhook needs a secret of at least 32 characters."]}},
+            )
         window = NotifyConfig.load(rt.settings).rotation_window
         sub = subscriptions.put_department(session, department, payload, rt.now(), window)
         return subscription_view(sub, rt.now())

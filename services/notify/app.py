@@ -9,5 +9,6 @@ from .models import metadata
 
 
 def create_app(config: dict | None = None):
-    return create_service_app("notify", config, metadata, [api.blp],
-                              description="Subscriptions, signed webhooks and the delivery log.")
+    return create_service_app(
+        "notify", config, metadata, [api.blp], description="Subscriptions, signed webhooks and the delivery log."
+    )

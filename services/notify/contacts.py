@@ -24,8 +24,11 @@ class IntakeContacts(Contacts):
     def phone(self, case_id: str) -> str:
         token = issue_token(self.jwt_secret, role="service", sub="notify", ttl=300)
         try:
-            response = requests.get(f"{self.intake_url}/v1/cases/{case_id}/contact",
-                                    headers={"Authorization": f"Bearer {token}"}, timeout=self.timeout)
+            response = requests.get(
+                f"{self.intake_url}/v1/cases/{case_id}/contact",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=self.timeout,
+            )
         except requests.RequestException as exc:
             raise SendError(f"intake contact: {type(exc).__name__}") from exc
         if response.status_code == 404:

@@ -62,12 +62,29 @@ def plan_deliveries(session: Session, event: Event, now: datetime) -> int:
     body = json.dumps(event.envelope, ensure_ascii=False, separators=(",", ":"))
     # Written with the batch's other deliveries at its commit; one recipient reached twice by an
     # event (a department's and a community's list naming one address) gets one delivery.
-    defer_insert(session, Delivery.__table__, [{
-        "id": new_id(), "event_id": event.id, "event_type": event.type, "case_id": event.case_id,
-        "department": target.department, "community": target.community, "channel": target.channel,
-        "recipient": target.recipient, "body": body, "status": "pending", "attempts": 0,
-        "next_attempt_at": now, "created_at": now,
-    } for target in targets], ignore_conflicts=True)
+    defer_insert(
+        session,
+        Delivery.__table__,
+        [
+            {
+                "id": new_id(),
+                "event_id": event.id,
+                "event_type": event.type,
+                "case_id": event.case_id,
+                "department": target.department,
+                "community": target.community,
+                "channel": target.channel,
+                "recipient": target.recipient,
+                "body": body,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for target in targets
+        ],
+        ignore_conflicts=True,
+    )
     return len(targets)
 
 
@@ -80,8 +97,11 @@ def preload_routes(session: Session, events: list[Event], now: datetime) -> None
     learning = sorted({e.case_id for e in events if e.case_id and learns(e)})
     if learning:
         reported = {e.case_id: reported_route(e.data) for e in events if e.type == "case.reported"}
-        insert_ignore_many(session, CASE_ROUTES, [
-            {"case_id": case_id, **reported.get(case_id, EMPTY_ROUTE), "updated_at": now} for case_id in learning])
+        insert_ignore_many(
+            session,
+            CASE_ROUTES,
+            [{"case_id": case_id, **reported.get(case_id, EMPTY_ROUTE), "updated_at": now} for case_id in learning],
+        )
     session.info[ROUTES] = preloading.read_rows(session, READ_ROUTES, case_ids, as_route)
 
 
@@ -89,16 +109,27 @@ def as_route(row) -> SimpleNamespace:
     return SimpleNamespace(**row)
 
 
-EMPTY_ROUTE = {"number": None, "title": None, "address": None, "community": None, "departments": [],
-               "reporter_has_phone": False}
+EMPTY_ROUTE = {
+    "number": None,
+    "title": None,
+    "address": None,
+    "community": None,
+    "departments": [],
+    "reporter_has_phone": False,
+}
 
 
 def reported_route(data: dict) -> dict:
     """What a ``case.reported`` tells of its case's route."""
     location = data.get("location") or {}
-    return {**EMPTY_ROUTE, "number": data.get("number"), "title": data.get("title"),
-            "address": location.get("address"), "community": location.get("community"),
-            "reporter_has_phone": bool((data.get("reporter") or {}).get("phone"))}
+    return {
+        **EMPTY_ROUTE,
+        "number": data.get("number"),
+        "title": data.get("title"),
+        "address": location.get("address"),
+        "community": location.get("community"),
+        "reporter_has_phone": bool((data.get("reporter") or {}).get("phone")),
+    }
 
 
 def learns(event: Event) -> bool:
@@ -123,8 +154,11 @@ def remember(session: Session, event: Event, now: datetime) -> SimpleNamespace |
         del learnt["departments"]  # a task may have been assigned before the report arrived
         learnt["community"] = learnt["community"] or route.community
     elif event.type in ADDS_DEPARTMENT:
-        learnt = {name: data[name] for name in ("title", "address", "community")
-                  if data.get(name) and not getattr(route, name)}
+        learnt = {
+            name: data[name]
+            for name in ("title", "address", "community")
+            if data.get(name) and not getattr(route, name)
+        }
         if data.get("case_number") and not route.number:
             learnt["number"] = data["case_number"]
         if data["department"] not in route.departments:
@@ -181,8 +215,11 @@ def department_targets(session: Session, event: Event, route: SimpleNamespace | 
 
 
 def community_targets(session: Session, event: Event, route: SimpleNamespace | None) -> list[Target]:
-    community = (route.community if route else None) or event.data.get("community") \
+    community = (
+        (route.community if route else None)
+        or event.data.get("community")
         or (event.data.get("location") or {}).get("community")
+    )
     if not community:
         return []
     sub = subscriptions(session)[1].get(community)

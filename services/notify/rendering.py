@@ -29,8 +29,13 @@ def when(value: str | None) -> str:
 def environment() -> Environment:
     # Plain text mail and SMS: nothing is HTML, so no autoescaping; StrictUndefined turns a typo in
     # a template into an error in the tests rather than a blank in someone's mail.
-    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["when"] = when
     return env
 
@@ -42,8 +47,14 @@ def context(job: Job) -> dict:
     case["number"] = case["number"] or data.get("case_number") or job.case_id
     case["title"] = case["title"] or data.get("title") or ""
     case["address"] = case["address"] or data.get("address") or ""
-    return {"event": envelope, "type": envelope.get("type"), "data": data, "case": case,
-            "department": job.department, "community": job.community}
+    return {
+        "event": envelope,
+        "type": envelope.get("type"),
+        "data": data,
+        "case": case,
+        "department": job.department,
+        "community": job.community,
+    }
 
 
 def render(folder: str, event_type: str, job: Job, fallback: str = "default") -> str:

@@ -20,12 +20,14 @@ def _known_events(value, **_kwargs) -> None:
 
 class SubscriptionIn(Schema):
     # Loopback and private hosts are allowed: departments' systems often sit on private networks.
-    webhook_url = fields.Url(schemes={"http", "https"}, require_tld=False, allow_none=True,
-                             validate=validate.Length(max=500))
+    webhook_url = fields.Url(
+        schemes={"http", "https"}, require_tld=False, allow_none=True, validate=validate.Length(max=500)
+    )
     secret = fields.String(validate=validate.Length(min=32, max=256), allow_none=True)
     emails = fields.List(fields.Email(validate=validate.Length(max=254)), load_default=list)
-    sms = fields.List(fields.String(validate=validate.Regexp(CHINA_MOBILE, error="Not a mainland mobile number.")),
-                      load_default=list)
+    sms = fields.List(
+        fields.String(validate=validate.Regexp(CHINA_MOBILE, error="Not a mainland mobile number.")), load_default=list
+    )
     events = fields.List(fields.String(), load_default=None, validate=_known_events)
 
     @validates_schema
@@ -35,8 +37,11 @@ class SubscriptionIn(Schema):
 
 
 class CommunitySubscriptionIn(Schema):
-    emails = fields.List(fields.Email(validate=validate.Length(max=254)), required=True,
-                         validate=validate.Length(min=1, error="Give at least one address."))
+    emails = fields.List(
+        fields.Email(validate=validate.Length(max=254)),
+        required=True,
+        validate=validate.Length(min=1, error="Give at least one address."),
+    )
     events = fields.List(fields.String(), load_default=None, validate=_known_events)
 
 

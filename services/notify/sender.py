@@ -38,29 +38,50 @@ DELIVERIES = Delivery.__table__
 # The due window is locked (skipping rows another worker holds) and checked again once locked, so
 # that several workers share the table without sending one delivery twice at once. (SQLite renders
 # no FOR UPDATE: BEGIN IMMEDIATE has taken the write lock already.)
-DUE = (select(DELIVERIES.c.id, DELIVERIES.c.recipient)
-       .where(DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at <= bindparam("now"))
-       .order_by(DELIVERIES.c.next_attempt_at)
-       .limit(bindparam("window"))
-       .with_for_update(skip_locked=True))
+DUE = (
+    select(DELIVERIES.c.id, DELIVERIES.c.recipient)
+    .where(DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at <= bindparam("now"))
+    .order_by(DELIVERIES.c.next_attempt_at)
+    .limit(bindparam("window"))
+    .with_for_update(skip_locked=True)
+)
 DUE_SKIPPING = DUE.where(none_of(DELIVERIES.c.recipient, "full"))
-CLAIM = (update(DELIVERIES).where(one_of(DELIVERIES.c.id, "ids"))
-         .values(next_attempt_at=bindparam("until"))
-         .returning(DELIVERIES.c.id, DELIVERIES.c.event_id, DELIVERIES.c.event_type, DELIVERIES.c.channel,
-                    DELIVERIES.c.recipient, DELIVERIES.c.body, DELIVERIES.c.attempts, DELIVERIES.c.case_id,
-                    DELIVERIES.c.department, DELIVERIES.c.community))
-SUBSCRIPTIONS = (select(Subscription.__table__.c.department, Subscription.__table__.c.secrets,
-                        Subscription.__table__.c.previous_secret_until)
-                 .where(one_of(Subscription.__table__.c.department, "departments")))
-ROUTES = (select(CaseRoute.__table__.c.case_id, CaseRoute.__table__.c.number, CaseRoute.__table__.c.title,
-                 CaseRoute.__table__.c.address)
-          .where(one_of(CaseRoute.__table__.c.case_id, "case_ids")))
+CLAIM = (
+    update(DELIVERIES)
+    .where(one_of(DELIVERIES.c.id, "ids"))
+    .values(next_attempt_at=bindparam("until"))
+    .returning(
+        DELIVERIES.c.id,
+        DELIVERIES.c.event_id,
+        DELIVERIES.c.event_type,
+        DELIVERIES.c.channel,
+        DELIVERIES.c.recipient,
+        DELIVERIES.c.body,
+        DELIVERIES.c.attempts,
+        DELIVERIES.c.case_id,
+        DELIVERIES.c.department,
+        DELIVERIES.c.community,
+    )
+)
+SUBSCRIPTIONS = select(
+    Subscription.__table__.c.department,
+    Subscription.__table__.c.secrets,
+    Subscription.__table__.c.previous_secret_until,
+).where(one_of(Subscription.__table__.c.department, "departments"))
+ROUTES = select(
+    CaseRoute.__table__.c.case_id,
+    CaseRoute.__table__.c.number,
+    CaseRoute.__table__.c.title,
+    CaseRoute.__table__.c.address,
+).where(one_of(CaseRoute.__table__.c.case_id, "case_ids"))
 # Which of a batch of outcomes are still to be recorded; locked (in id order: no deadlocks) so that
 # a retry through the API waits for the recording instead of being overwritten by it.
-STILL_PENDING = (select(DELIVERIES.c.id)
-                 .where(one_of(DELIVERIES.c.id, "ids"), DELIVERIES.c.status == PENDING)
-                 .order_by(DELIVERIES.c.id)
-                 .with_for_update())
+STILL_PENDING = (
+    select(DELIVERIES.c.id)
+    .where(one_of(DELIVERIES.c.id, "ids"), DELIVERIES.c.status == PENDING)
+    .order_by(DELIVERIES.c.id)
+    .with_for_update()
+)
 # The SET clause comes from the parameters' keys (status, attempts, last_error, next_attempt_at, sent_at).
 SETTLE = update(DELIVERIES).where(DELIVERIES.c.id == bindparam("delivery_id"))
 
@@ -249,8 +270,11 @@ class Sender:
             # Hand the claims back at once rather than after their lease.
             with self.runtime.transaction() as session:
                 for job in never_started:
-                    session.execute(update(Delivery).where(Delivery.id == job.id, Delivery.status == PENDING)
-                                    .values(next_attempt_at=job.now))
+                    session.execute(
+                        update(Delivery)
+                        .where(Delivery.id == job.id, Delivery.status == PENDING)
+                        .values(next_attempt_at=job.now)
+                    )
         for channel in self.channels.values():
             channel.close()
 
@@ -282,12 +306,18 @@ class Sender:
                 return []
             rows = connection.execute(CLAIM, {"ids": chosen, "until": now + self.config.lease}).all()
             departments = {row.department for row in rows if row.channel == "webhook" and row.department}
-            subs = {sub.department: sub for sub in connection.execute(
-                SUBSCRIPTIONS, {"departments": list(departments)})} if departments else {}
+            subs = (
+                {sub.department: sub for sub in connection.execute(SUBSCRIPTIONS, {"departments": list(departments)})}
+                if departments
+                else {}
+            )
             # Mail and texts name the case; a webhook carries the event as it is.
             case_ids = {row.case_id for row in rows if row.case_id and row.channel != "webhook"}
-            routes = {route.case_id: route for route in connection.execute(
-                ROUTES, {"case_ids": list(case_ids)})} if case_ids else {}
+            routes = (
+                {route.case_id: route for route in connection.execute(ROUTES, {"case_ids": list(case_ids)})}
+                if case_ids
+                else {}
+            )
         order = {id_: i for i, id_ in enumerate(chosen)}  # oldest first, as they were due
         return sorted((self._job(row, subs, routes, now) for row in rows), key=lambda job: order[job.id])
 
@@ -298,9 +328,21 @@ class Sender:
             secrets = tuple(signing_secrets(sub, now)) if sub else ()
         route = routes.get(row.case_id)
         case_ = {"number": route.number, "title": route.title, "address": route.address} if route else {}
-        return Job(id=row.id, event_id=row.event_id, event_type=row.event_type, channel=row.channel,
-                   recipient=row.recipient, body=row.body, attempts=row.attempts, now=now, case_id=row.case_id,
-                   department=row.department, community=row.community, secrets=secrets, case=case_)
+        return Job(
+            id=row.id,
+            event_id=row.event_id,
+            event_type=row.event_type,
+            channel=row.channel,
+            recipient=row.recipient,
+            body=row.body,
+            attempts=row.attempts,
+            now=now,
+            case_id=row.case_id,
+            department=row.department,
+            community=row.community,
+            secrets=secrets,
+            case=case_,
+        )
 
     # ---- sending and recording ------------------------------------------------------------
     def attempt(self, job: Job) -> None:
@@ -388,19 +430,38 @@ class Sender:
                 continue  # settled meanwhile (e.g. after its lease ran out)
             pending.discard(job.id)
             attempts = job.attempts + 1
-            change = {"delivery_id": job.id, "status": "pending", "attempts": attempts, "last_error": error,
-                      "next_attempt_at": None, "sent_at": None}
+            change = {
+                "delivery_id": job.id,
+                "status": "pending",
+                "attempts": attempts,
+                "last_error": error,
+                "next_attempt_at": None,
+                "sent_at": None,
+            }
             recipient = mask_recipient(job.channel, job.recipient)
             if error is None:
                 change.update(status="sent", sent_at=job.now)
             elif outcome.permanent or attempts >= len(backoff):
                 change.update(status="failed")
-                log.warning("notify: delivery %s (%s to %s) failed after %d attempts: %s", job.id, job.channel,
-                            recipient, attempts, error)
+                log.warning(
+                    "notify: delivery %s (%s to %s) failed after %d attempts: %s",
+                    job.id,
+                    job.channel,
+                    recipient,
+                    attempts,
+                    error,
+                )
             else:
                 change.update(next_attempt_at=job.now + backoff[attempts])
-                log.warning("notify: delivery %s (%s to %s) attempt %d failed: %s; next at %s", job.id,
-                            job.channel, recipient, attempts, error, change["next_attempt_at"].isoformat())
+                log.warning(
+                    "notify: delivery %s (%s to %s) attempt %d failed: %s; next at %s",
+                    job.id,
+                    job.channel,
+                    recipient,
+                    attempts,
+                    error,
+                    change["next_attempt_at"].isoformat(),
+                )
             changes.append(change)
             if change["status"] != "pending":
                 settled.append((outcome, change, recipient))
@@ -412,10 +473,20 @@ class Sender:
     def _notice(outcome: Outcome, change: dict, recipient: str) -> tuple[str, dict, dict]:
         """The notification.sent/failed event for a settled delivery, as an outbox item."""
         job = outcome.job
-        return f"notification.{change['status']}", {
-            "delivery_id": job.id, "event_id": job.event_id, "event_type": job.event_type,
-            "channel": job.channel, "recipient": recipient,
-            "address": outcome.address if job.channel != "webhook" else None,
-            "attempts": change["attempts"], "case_id": job.case_id, "department": job.department,
-            "community": job.community, "error": change["last_error"],
-        }, {"correlation_id": job.envelope.get("correlationid")}  # ties the notice to its cause
+        return (
+            f"notification.{change['status']}",
+            {
+                "delivery_id": job.id,
+                "event_id": job.event_id,
+                "event_type": job.event_type,
+                "channel": job.channel,
+                "recipient": recipient,
+                "address": outcome.address if job.channel != "webhook" else None,
+                "attempts": change["attempts"],
+                "case_id": job.case_id,
+                "department": job.department,
+                "community": job.community,
+                "error": change["last_error"],
+            },
+            {"correlation_id": job.envelope.get("correlationid")},
+        )  # ties the notice to its cause

@@ -24,8 +24,9 @@ def signing_secrets(sub: Subscription, now: datetime) -> list[str]:
     return secrets[:1]
 
 
-def put_department(session: Session, department: str, payload: dict, now: datetime,
-                   rotation_window: timedelta) -> Subscription:
+def put_department(
+    session: Session, department: str, payload: dict, now: datetime, rotation_window: timedelta
+) -> Subscription:
     """Create or replace a department's subscription. Fields left out are cleared, except the
     secret: left out, the current one stays; a new one starts a rotation window."""
     sub = session.get(Subscription, department) or Subscription(department=department, secrets=[])

@@ -30,8 +30,9 @@ class NotifyWorker(Worker):
         if self.sender is not None:
             # Stopped through the worker's stop_event like every other loop; it finishes the
             # sends under way (bounded by their timeouts) and hands back what it had claimed.
-            thread = threading.Thread(target=self.sender.run, args=(self.stop_event,),
-                                      name=f"{self.runtime.service}-sender", daemon=True)
+            thread = threading.Thread(
+                target=self.sender.run, args=(self.stop_event,), name=f"{self.runtime.service}-sender", daemon=True
+            )
             thread.start()
             self.threads.append(thread)
         return self
@@ -39,8 +40,9 @@ class NotifyWorker(Worker):
 
 def sms_provider(config: NotifyConfig) -> SmsProvider:
     if config.sms_provider == "http":
-        return HttpSmsGateway(config.sms_gateway_url, config.sms_gateway_key,
-                              (config.connect_timeout, config.read_timeout))
+        return HttpSmsGateway(
+            config.sms_gateway_url, config.sms_gateway_key, (config.connect_timeout, config.read_timeout)
+        )
     if config.sms_provider == "file":
         return FileSmsSink(config.sms_file)
     raise ValueError(f"WHISTLE_SMS_PROVIDER: {config.sms_provider!r} is neither 'http' nor 'file'")
@@ -52,9 +54,15 @@ def build_sender(runtime: Runtime, provider: SmsProvider | None = None) -> Sende
     contacts = IntakeContacts(config.intake_url, config.jwt_secret, timeout)
     channels = {
         "webhook": WebhookChannel(config.connect_timeout, config.read_timeout, pool_size=config.threads),
-        "email": EmailChannel(config.smtp_host, config.smtp_port, starttls=config.smtp_starttls,
-                              user=config.smtp_user, password=config.smtp_password, sender=config.smtp_from,
-                              timeout=config.read_timeout),
+        "email": EmailChannel(
+            config.smtp_host,
+            config.smtp_port,
+            starttls=config.smtp_starttls,
+            user=config.smtp_user,
+            password=config.smtp_password,
+            sender=config.smtp_from,
+            timeout=config.read_timeout,
+        ),
         "sms": SmsChannel(provider or sms_provider(config), contacts),
     }
     return Sender(runtime, config, channels)

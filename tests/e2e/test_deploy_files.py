@@ -170,9 +170,11 @@ def test_compose_gives_audits_roles_passwords_of_their_own(base):
     as the owner either: three passwords, in compose's defaults and in the shipped example."""
     example = env_file(DEPLOY / ".env.example")
     services = base["services"]
-    urls = {"intake": services["intake-web"]["environment"]["WHISTLE_INTAKE_DATABASE_URL"],
-            "audit owner": services["audit-grant"]["environment"]["WHISTLE_AUDIT_DATABASE_URL"],
-            "audit app": services["audit-web"]["environment"]["WHISTLE_AUDIT_APP_DATABASE_URL"]}
+    urls = {
+        "intake": services["intake-web"]["environment"]["WHISTLE_INTAKE_DATABASE_URL"],
+        "audit owner": services["audit-grant"]["environment"]["WHISTLE_AUDIT_DATABASE_URL"],
+        "audit app": services["audit-web"]["environment"]["WHISTLE_AUDIT_APP_DATABASE_URL"],
+    }
     for env in ({}, example):
         passwords = {name: urlsplit(interpolate(url, env)).password for name, url in urls.items()}
         assert len(set(passwords.values())) == 3, passwords
@@ -264,7 +266,8 @@ def test_compose_mounts_the_checked_in_configs(base):
     assert "./nginx.conf:/etc/nginx/nginx.conf:ro" in services["gateway"]["volumes"]
     assert "./postgres-init:/docker-entrypoint-initdb.d:ro" in services["postgres"]["volumes"]
     assert {"WHISTLE_DB_PASSWORD", "WHISTLE_AUDIT_DB_PASSWORD", "WHISTLE_AUDIT_APP_DB_PASSWORD"} <= set(
-        services["postgres"]["environment"])
+        services["postgres"]["environment"]
+    )
 
 
 def test_env_example_lists_every_setting():
@@ -448,8 +451,9 @@ def test_gunicorn_config(monkeypatch, base):
     grace = int(base["x-app"]["stop_grace_period"].rstrip("s"))
     assert cfg.graceful_timeout < grace, "Docker would SIGKILL before gunicorn finished"
 
-    cfg = gunicorn_config(monkeypatch, WHISTLE_BIND="0.0.0.0:8123", WHISTLE_WEB_WORKERS="5",
-                          WHISTLE_WEB_MAX_REQUESTS="500")
+    cfg = gunicorn_config(
+        monkeypatch, WHISTLE_BIND="0.0.0.0:8123", WHISTLE_WEB_WORKERS="5", WHISTLE_WEB_MAX_REQUESTS="500"
+    )
     assert (cfg.bind, cfg.workers, cfg.max_requests, cfg.max_requests_jitter) == (["0.0.0.0:8123"], 5, 500, 50)
 
 
@@ -598,8 +602,11 @@ def test_init_script_creates_a_database_and_role_per_service():
         # Each role has its password, audit's two their own (read from the catalogue: a server
         # that trusts local logins, like this machine's, would let any password in).
         with _connect(**admin_login, dbname="postgres") as conn:
-            kept = dict(conn.execute("select rolname, rolpassword from pg_authid where rolname like %s",
-                                     (prefix + "%",)).fetchall())
+            kept = dict(
+                conn.execute(
+                    "select rolname, rolpassword from pg_authid where rolname like %s", (prefix + "%",)
+                ).fetchall()
+            )
         assert all(_password_is(kept[f"{prefix}{s}"], password) for s in SERVICES if s != "audit")
         assert _password_is(kept[f"{prefix}audit"], owner_password)
         assert _password_is(kept[app_role], app_password)
@@ -617,9 +624,7 @@ def test_init_script_creates_a_database_and_role_per_service():
         assert migrated.returncode == 0, migrated.stderr
         with _connect(**app) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("select count(*) from trail")  # nothing before the grant
-        granted = subprocess.run(
-            [_whistle(), "audit", "grant", app_role], env=cli_env, capture_output=True, text=True
-        )
+        granted = subprocess.run([_whistle(), "audit", "grant", app_role], env=cli_env, capture_output=True, text=True)
         assert granted.returncode == 0, granted.stderr
 
         with _connect(**app) as conn:

@@ -29,35 +29,57 @@ def dev_server(tmp_path):
 
 
 def token(env, *args):
-    return subprocess.run([WHISTLE, "token", *args], env={**env}, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        [WHISTLE, "token", *args], env={**env}, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_dev_server_carries_a_case_end_to_end(dev_server):
     base, env = dev_server
-    auth = {name: {"Authorization": f"Bearer {token(env, *args)}"} for name, args in {
-        "staff": ["--role", "staff", "--community", "武泰闸社区"],
-        "water": ["--role", "department", "--department", "water"],
-        "auditor": ["--role", "auditor"],
-        "admin": ["--role", "admin"],
-    }.items()}
+    auth = {
+        name: {"Authorization": f"Bearer {token(env, *args)}"}
+        for name, args in {
+            "staff": ["--role", "staff", "--community", "武泰闸社区"],
+            "water": ["--role", "department", "--department", "water"],
+            "auditor": ["--role", "auditor"],
+            "admin": ["--role", "admin"],
+        }.items()
+    }
     receiver = WebhookReceiver(SECRET)
     try:
-        assert requests.put(f"{base}/notify/v1/subscriptions/water", headers=auth["admin"],
-                            json={"webhook_url": receiver.url, "secret": SECRET}).status_code == 200
-        case = requests.post(f"{base}/intake/v1/cases", headers=auth["staff"], json={
-            "title": "单元门口电动车飞线充电", "category": "ev_charging",
-            "location": {"address": "武泰闸社区 3 栋", "community": "武泰闸社区"}}).json()
+        assert (
+            requests.put(
+                f"{base}/notify/v1/subscriptions/water",
+                headers=auth["admin"],
+                json={"webhook_url": receiver.url, "secret": SECRET},
+            ).status_code
+            == 200
+        )
+        case = requests.post(
+            f"{base}/intake/v1/cases",
+            headers=auth["staff"],
+            json={
+                "title": "单元门口电动车飞线充电",
+                "category": "ev_charging",
+                "location": {"address": "武泰闸社区 3 栋", "community": "武泰闸社区"},
+            },
+        ).json()
         assert case["status"] == "reported"
         water_tasks = requests.get(f"{base}/dispatch/v1/tasks", headers=auth["water"]).json()["items"]
         assert all(t["department"] == "water" for t in water_tasks)
 
         urban = {"Authorization": f"Bearer {token(env, '--role', 'department', '--department', 'urban_mgmt')}"}
-        tasks = wait_for(lambda: requests.get(f"{base}/dispatch/v1/tasks?case_id={case['id']}",
-                                              headers=urban).json()["items"], what="urban_mgmt task")
+        tasks = wait_for(
+            lambda: requests.get(f"{base}/dispatch/v1/tasks?case_id={case['id']}", headers=urban).json()["items"],
+            what="urban_mgmt task",
+        )
         assert tasks[0]["department"] == "urban_mgmt"
-        trail = wait_for(lambda: requests.get(f"{base}/audit/v1/events?case_id={case['id']}",
-                                              headers=auth["auditor"]).json()["items"], what="audit rows")
+        trail = wait_for(
+            lambda: requests.get(f"{base}/audit/v1/events?case_id={case['id']}", headers=auth["auditor"]).json()[
+                "items"
+            ],
+            what="audit rows",
+        )
         assert trail[0]["type"] == "case.reported"
         for prefix in ("intake", "dispatch", "notify", "audit"):
             assert requests.get(f"{base}/{prefix}/healthz").status_code == 200

@@ -21,11 +21,19 @@ pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
 
 def reported(case_id: str) -> dict:
-    return build_event("case.reported", {
-        "case_id": case_id, "number": "WS-2026-009999", "title": "漏水", "category": "water_supply",
-        "severity": "urgent", "location": {"address": "伟业佳苑"},
-        "reported_at": datetime.now(UTC).isoformat(),
-    }, service="intake")
+    return build_event(
+        "case.reported",
+        {
+            "case_id": case_id,
+            "number": "WS-2026-009999",
+            "title": "漏水",
+            "category": "water_supply",
+            "severity": "urgent",
+            "location": {"address": "伟业佳苑"},
+            "reported_at": datetime.now(UTC).isoformat(),
+        },
+        service="intake",
+    )
 
 
 def test_a_message_delivered_twice_is_applied_once(real_config):
@@ -33,8 +41,9 @@ def test_a_message_delivered_twice_is_applied_once(real_config):
     try:
         settings = Settings.load("dispatch", real_config)
         envelope = reported(str(uuid.uuid4()))
-        message = Outgoing(envelope["id"], "case.reported", encode(envelope),
-                           Topology(settings.topology_prefix).exchange.name)
+        message = Outgoing(
+            envelope["id"], "case.reported", encode(envelope), Topology(settings.topology_prefix).exchange.name
+        )
         publisher = open_publisher(settings, connect(settings))
         try:
             for _ in range(2):  # e.g. a relay that crashed after publishing, before marking sent
@@ -45,21 +54,27 @@ def test_a_message_delivered_twice_is_applied_once(real_config):
         def handled(service):
             metric = platform.workers[service].registry.get_sample_value
             labels = {"service": service, "type": "case.reported"}
-            return ((metric("whistle_events_handled_total", {**labels, "outcome": "applied"}) or 0),
-                    (metric("whistle_events_handled_total", {**labels, "outcome": "duplicate"}) or 0))
+            return (
+                (metric("whistle_events_handled_total", {**labels, "outcome": "applied"}) or 0),
+                (metric("whistle_events_handled_total", {**labels, "outcome": "duplicate"}) or 0),
+            )
 
         def stored():
             with platform.runtime("dispatch").transaction() as session:
-                tasks = session.scalar(select(func.count()).select_from(Task)
-                                       .where(Task.case_id == envelope["data"]["case_id"]))
+                tasks = session.scalar(
+                    select(func.count()).select_from(Task).where(Task.case_id == envelope["data"]["case_id"])
+                )
             with platform.runtime("audit").transaction() as session:
-                rows = session.scalar(select(func.count()).select_from(TrailEntry)
-                                      .where(TrailEntry.event_id == envelope["id"]))
+                rows = session.scalar(
+                    select(func.count()).select_from(TrailEntry).where(TrailEntry.event_id == envelope["id"])
+                )
             return tasks, rows
 
         # Metrics count a handling before its batch commits: wait for both, then look again.
-        wait_for(lambda: handled("dispatch") == (1, 1) and handled("audit") == (1, 1) and stored() == (1, 1),
-                 what="both deliveries handled by dispatch and audit")
+        wait_for(
+            lambda: handled("dispatch") == (1, 1) and handled("audit") == (1, 1) and stored() == (1, 1),
+            what="both deliveries handled by dispatch and audit",
+        )
         tasks, rows = stored()
         assert (tasks, rows) == (1, 1)
     finally:

@@ -114,15 +114,17 @@ def test_the_outbox_writes_a_transactions_events_together_and_wakes_its_relay_af
     outbox = Outbox("dispatch", outbox_table)
     outbox.watch(sessions)
     with sessions() as session, session.begin():
-        emitted = [outbox.emit(session, "case.closed", {"case_id": str(uuid.uuid4()), "note": str(i)})
-                   for i in range(3)]
+        emitted = [
+            outbox.emit(session, "case.closed", {"case_id": str(uuid.uuid4()), "note": str(i)}) for i in range(3)
+        ]
         with session.begin_nested():
             pass  # a savepoint's release writes the rows, but nothing is visible to the relay yet
         assert not outbox.written.is_set()
     assert outbox.written.is_set()
     with sessions() as session:
-        assert list(session.scalars(select(outbox_table.c.event_id).order_by(outbox_table.c.seq))) == \
-            [e["id"] for e in emitted]
+        assert list(session.scalars(select(outbox_table.c.event_id).order_by(outbox_table.c.seq))) == [
+            e["id"] for e in emitted
+        ]
 
 
 def test_a_batch_whose_commit_fails_is_applied_again_one_message_at_a_time(sessions):
@@ -146,4 +148,3 @@ def test_a_batch_whose_commit_fails_is_applied_again_one_message_at_a_time(sessi
     assert texts(sessions) == ["taken", envelopes[0]["id"][:20], envelopes[2]["id"][:20]]
     with sessions() as session:
         assert set(session.scalars(select(inbox_table.c.event_id))) == {envelopes[0]["id"], envelopes[2]["id"]}
-

@@ -10,10 +10,15 @@ import pytest
 from tests.platform import Platform, dev_config
 
 FORGED = [["yesterday", "x"], ["seven"], [], [None, None, None]]
-LISTS = [("intake", "/v1/cases", "staff"), ("dispatch", "/v1/tasks", "admin"),
-         ("notify", "/v1/deliveries", "admin"), ("audit", "/v1/events", "auditor"),
-         ("audit", "/v1/checkpoints", "auditor"), ("audit", "/v1/access-log", "admin"),
-         ("audit", "/v1/cases/00000000-0000-4000-8000-000000000000/timeline", "auditor")]
+LISTS = [
+    ("intake", "/v1/cases", "staff"),
+    ("dispatch", "/v1/tasks", "admin"),
+    ("notify", "/v1/deliveries", "admin"),
+    ("audit", "/v1/events", "auditor"),
+    ("audit", "/v1/checkpoints", "auditor"),
+    ("audit", "/v1/access-log", "admin"),
+    ("audit", "/v1/cases/00000000-0000-4000-8000-000000000000/timeline", "auditor"),
+]
 
 
 @pytest.fixture(scope="module")

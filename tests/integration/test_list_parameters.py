@@ -11,8 +11,13 @@ from services.common.db import make_engine
 from services.common.lists import none_of, one_of
 
 metadata = MetaData()
-things = Table("things", metadata, Column("id", String(36), primary_key=True), Column("seq", BigInteger),
-               Column("note", String(20)))
+things = Table(
+    "things",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("seq", BigInteger),
+    Column("note", String(20)),
+)
 CHOSEN = select(things.c.id).where(one_of(things.c.id, "ids")).order_by(things.c.id)
 OTHERS = select(things.c.id).where(none_of(things.c.seq, "seqs")).order_by(things.c.id)
 MARK = update(things).where(one_of(things.c.seq, "seqs")).values(note="marked")
@@ -22,8 +27,10 @@ def filled(url: str):
     engine = make_engine(url)
     metadata.create_all(engine)
     with engine.begin() as connection:
-        connection.execute(things.insert(), [{"id": key, "seq": seq, "note": None}
-                                             for seq, key in enumerate(("a", "b", "c", "d"), start=1)])
+        connection.execute(
+            things.insert(),
+            [{"id": key, "seq": seq, "note": None} for seq, key in enumerate(("a", "b", "c", "d"), start=1)],
+        )
     return engine
 
 

@@ -20,8 +20,11 @@ pytestmark = [pytest.mark.postgres]
 def cut_connections(database_url: str) -> int:
     database = database_url.rsplit("/", 1)[1]
     with psycopg.connect(infra.pg_url("postgres"), autocommit=True) as admin:
-        return len(admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                                 (database,)).fetchall())
+        return len(
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,)
+            ).fetchall()
+        )
 
 
 @pytest.fixture

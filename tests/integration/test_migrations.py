@@ -47,11 +47,15 @@ def test_intake_0003_files_every_located_case_under_its_cell(database_url):
     try:
         with engine.begin() as conn:
             for name, (lat, lon) in [*located.items(), ("nowhere", (None, None))]:
-                conn.execute(text(
-                    "INSERT INTO cases (id, number, status, title, category, severity, channel, address, media_urls,"
-                    " departments, notes, reported_by, created_at, updated_at, lat, lon) VALUES (:id, :id, 'closed',"
-                    " 't', 'water_supply', 'normal', 'web', 'a', '[]', '[]', '[]', 's', :at, :at, :lat, :lon)"),
-                    {"id": name, "at": "2026-11-01T00:00:00+00:00", "lat": lat, "lon": lon})
+                conn.execute(
+                    text(
+                        "INSERT INTO cases (id, number, status, title, category, severity, channel, address,"
+                        " media_urls, departments, notes, reported_by, created_at, updated_at, lat, lon)"
+                        " VALUES (:id, :id, 'closed', 't', 'water_supply', 'normal', 'web', 'a', '[]', '[]', '[]',"
+                        " 's', :at, :at, :lat, :lon)"
+                    ),
+                    {"id": name, "at": "2026-11-01T00:00:00+00:00", "lat": lat, "lon": lon},
+                )
         upgrade("intake", database_url)
         with engine.connect() as conn:
             cells = dict(conn.execute(text("SELECT id, geo_cell FROM cases")).all())

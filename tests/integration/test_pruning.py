@@ -25,22 +25,36 @@ def runtime_on(url: str, **overrides) -> Runtime:
 
 def fill(runtime: Runtime) -> None:
     def outbox_row(status: str, created_days: float, sent_days: float | None) -> dict:
-        return {"event_id": str(uuid.uuid4()), "type": "case.reported", "body": "{}", "status": status,
-                "attempts": 0, "created_at": NOW - timedelta(days=created_days),
-                "sent_at": None if sent_days is None else NOW - timedelta(days=sent_days)}
+        return {
+            "event_id": str(uuid.uuid4()),
+            "type": "case.reported",
+            "body": "{}",
+            "status": status,
+            "attempts": 0,
+            "created_at": NOW - timedelta(days=created_days),
+            "sent_at": None if sent_days is None else NOW - timedelta(days=sent_days),
+        }
 
     def inbox_row(days: float) -> dict:
-        return {"source": "dispatch", "event_id": str(uuid.uuid4()), "type": "case.dispatched",
-                "handled_at": NOW - timedelta(days=days)}
+        return {
+            "source": "dispatch",
+            "event_id": str(uuid.uuid4()),
+            "type": "case.dispatched",
+            "handled_at": NOW - timedelta(days=days),
+        }
 
     with runtime.transaction() as session:
-        session.execute(insert(runtime.outbox.table), [
-            *(outbox_row("sent", 9, 8) for _ in range(5)),      # sent over a week ago: forgotten
-            *(outbox_row("sent", 2, 1) for _ in range(3)),      # sent yesterday: kept
-            *(outbox_row("pending", 40, None) for _ in range(2)),  # never confirmed: kept, however old
-        ])
-        session.execute(insert(runtime.inbox_table), [*(inbox_row(31) for _ in range(4)),
-                                                      *(inbox_row(29) for _ in range(2))])
+        session.execute(
+            insert(runtime.outbox.table),
+            [
+                *(outbox_row("sent", 9, 8) for _ in range(5)),  # sent over a week ago: forgotten
+                *(outbox_row("sent", 2, 1) for _ in range(3)),  # sent yesterday: kept
+                *(outbox_row("pending", 40, None) for _ in range(2)),  # never confirmed: kept, however old
+            ],
+        )
+        session.execute(
+            insert(runtime.inbox_table), [*(inbox_row(31) for _ in range(4)), *(inbox_row(29) for _ in range(2))]
+        )
 
 
 def counts(runtime: Runtime) -> dict[str, int]:
@@ -67,14 +81,14 @@ def test_keeping_times_are_settings(database_url):
     runtime.engine.dispose()
 
 
-@pytest.mark.parametrize("service, pruned", [("intake", True), ("dispatch", True), ("notify", True),
-                                             ("audit", False)])
+@pytest.mark.parametrize("service, pruned", [("intake", True), ("dispatch", True), ("notify", True), ("audit", False)])
 def test_every_worker_but_audits_prunes(tmp_path, service, pruned):
     """Audit's worker runs as its insert-only role, which may not delete, and publishes nothing."""
     import importlib
 
     upgrade(service, f"sqlite:///{tmp_path / service}.db")
     worker = importlib.import_module(f"services.{service}.worker").build_worker(
-        {"DATA_DIR": str(tmp_path), "BROKER_URL": "memory://"})
+        {"DATA_DIR": str(tmp_path), "BROKER_URL": "memory://"}
+    )
     assert ("prune-bus-tables" in [t.name for t in worker.timers]) is pruned
     worker.runtime.engine.dispose()

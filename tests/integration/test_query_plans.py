@@ -48,8 +48,11 @@ def explain(session: Session, statement, params: dict, *, generic: bool) -> dict
 
 def rows_thrown_away(plan: dict) -> int:
     """Rows the plan's scans read only to drop them."""
-    return (plan.get("Rows Removed by Filter", 0) + plan.get("Rows Removed by Index Recheck", 0)
-            + sum(rows_thrown_away(child) for child in plan.get("Plans", [])))
+    return (
+        plan.get("Rows Removed by Filter", 0)
+        + plan.get("Rows Removed by Index Recheck", 0)
+        + sum(rows_thrown_away(child) for child in plan.get("Plans", []))
+    )
 
 
 def returned(plan: dict) -> int:
@@ -97,11 +100,16 @@ def test_the_relay_reads_only_pending_rows_of_a_long_outbox(outbox_on, analyzed,
 @pytest.mark.parametrize("generic", [False, True])
 def test_pruning_reads_only_the_rows_it_forgets(outbox_on, generic):
     engine, sessions, outbox = outbox_on(
-        [{"sent_at": NOW - timedelta(days=8 if n < 10 else 1, seconds=n)} for n in range(5000)])
+        [{"sent_at": NOW - timedelta(days=8 if n < 10 else 1, seconds=n)} for n in range(5000)]
+    )
     analyze(engine, "outbox")  # a table grown long enough to prune has been analyzed
     with sessions() as session, session.begin():
-        plan = explain(session, oldest([outbox.c.seq], outbox.c.sent_at),
-                       {"cutoff": NOW - timedelta(days=7), "chunk": 1000}, generic=generic)
+        plan = explain(
+            session,
+            oldest([outbox.c.seq], outbox.c.sent_at),
+            {"cutoff": NOW - timedelta(days=7), "chunk": 1000},
+            generic=generic,
+        )
     assert returned(plan) == 10
     assert rows_thrown_away(plan) == 0, plan
 
@@ -116,12 +124,31 @@ def intake_cases(pg_database_url):
     cases = []
     for n in range(3000):
         lat, lon = 30.40 + spread.random() * 0.27, 114.10 + spread.random() * 0.31
-        cases.append(dict(
-            id=str(uuid.uuid4()), number=f"WS-2026-{n:06d}", status="dispatched", title="停水", category="water_supply",
-            severity="normal", channel="web", address=f"紫阳路{n}号", address_key=f"紫阳路{n}号", lat=lat, lon=lon,
-            geo_cell=geo_cell(lat, lon), media_urls=[], departments=[], notes=[], progress={}, reporter_count=1,
-            reopen_count=0, reported_by="staff-1", created_at=NOW - timedelta(minutes=n % 1440),
-            updated_at=NOW))
+        cases.append(
+            dict(
+                id=str(uuid.uuid4()),
+                number=f"WS-2026-{n:06d}",
+                status="dispatched",
+                title="停水",
+                category="water_supply",
+                severity="normal",
+                channel="web",
+                address=f"紫阳路{n}号",
+                address_key=f"紫阳路{n}号",
+                lat=lat,
+                lon=lon,
+                geo_cell=geo_cell(lat, lon),
+                media_urls=[],
+                departments=[],
+                notes=[],
+                progress={},
+                reporter_count=1,
+                reopen_count=0,
+                reported_by="staff-1",
+                created_at=NOW - timedelta(minutes=n % 1440),
+                updated_at=NOW,
+            )
+        )
     sessions = make_sessionmaker(engine)
     with sessions() as session, session.begin():
         session.execute(insert(Case.__table__), cases)
@@ -130,8 +157,14 @@ def intake_cases(pg_database_url):
 
 
 def duplicate_check_params(case: dict, **extra) -> dict:
-    return {"category": "water_supply", "since": NOW - timedelta(hours=72), "id": str(uuid.uuid4()),
-            "address_key": case["address_key"], "not_open": list(NOT_OPEN), **extra}
+    return {
+        "category": "water_supply",
+        "since": NOW - timedelta(hours=72),
+        "id": str(uuid.uuid4()),
+        "address_key": case["address_key"],
+        "not_open": list(NOT_OPEN),
+        **extra,
+    }
 
 
 @pytest.mark.parametrize("analyzed", [False, True])
@@ -155,9 +188,13 @@ def test_the_duplicate_check_looks_up_the_cells_around_a_point(intake_cases, gen
     target = cases[1234]
     box = _bounding_box(target["lat"], target["lon"], 250.0)
     with sessions() as session, session.begin():
-        plan = explain(session, NEAR_POINT, duplicate_check_params(target, cells=cells_covering(box), **box),
-                       generic=generic)
-    in_box = sum(1 for c in cases if box["lat_min"] <= c["lat"] <= box["lat_max"]
-                 and box["lon_min"] <= c["lon"] <= box["lon_max"])
+        plan = explain(
+            session, NEAR_POINT, duplicate_check_params(target, cells=cells_covering(box), **box), generic=generic
+        )
+    in_box = sum(
+        1
+        for c in cases
+        if box["lat_min"] <= c["lat"] <= box["lat_max"] and box["lon_min"] <= c["lon"] <= box["lon_max"]
+    )
     assert returned(plan) == in_box >= 1
     assert rows_thrown_away(plan) < 50, plan  # the few in the cells but outside the box

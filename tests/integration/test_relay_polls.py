@@ -29,8 +29,9 @@ def looks_in(service: str, config: dict, seconds: float) -> int:
     return len(looks)
 
 
-@pytest.mark.parametrize(("service", "sole_writer"), [("intake", False), ("dispatch", False),
-                                                       ("notify", True), ("audit", True)])
+@pytest.mark.parametrize(
+    ("service", "sole_writer"), [("intake", False), ("dispatch", False), ("notify", True), ("audit", True)]
+)
 def test_a_relay_polls_briefly_only_where_another_process_writes_its_outbox(tmp_path, service, sole_writer):
     config = dev_config(tmp_path)  # RELAY_POLL 0.02
     platform = Platform(config, services=(service,))
@@ -55,10 +56,24 @@ def test_a_sole_writers_relay_publishes_its_own_commits_at_once(tmp_path):
         time.sleep(0.3)  # the relay's first look is over; it waits now
         runtime = worker.runtime
         with runtime.transaction() as session:  # as the sender's settling transaction does
-            [event] = runtime.outbox.emit_many(session, [("notification.sent", {
-                "delivery_id": str(uuid.uuid4()), "event_id": str(uuid.uuid4()), "event_type": "task.assigned",
-                "channel": "webhook", "recipient": "https://water.example/hook", "attempts": 1,
-                "department": "water"}, {})])
+            [event] = runtime.outbox.emit_many(
+                session,
+                [
+                    (
+                        "notification.sent",
+                        {
+                            "delivery_id": str(uuid.uuid4()),
+                            "event_id": str(uuid.uuid4()),
+                            "event_type": "task.assigned",
+                            "channel": "webhook",
+                            "recipient": "https://water.example/hook",
+                            "attempts": 1,
+                            "department": "water",
+                        },
+                        {},
+                    )
+                ],
+            )
         committed = time.monotonic()
         table = runtime.outbox.table
 

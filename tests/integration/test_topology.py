@@ -34,8 +34,10 @@ def test_intake_no_longer_gets_its_own_events_back(real_config):
 
         topology.declare(channel)
         publisher = open_publisher(settings, connection)
-        events = [Outgoing(str(uuid.uuid4()), event_type, b"{}", topology.exchange.name)
-                  for event_type in ("case.reported", "case.dispatched", "task.assigned", "case.feedback_recorded")]
+        events = [
+            Outgoing(str(uuid.uuid4()), event_type, b"{}", topology.exchange.name)
+            for event_type in ("case.reported", "case.dispatched", "task.assigned", "case.feedback_recorded")
+        ]
         assert len(publisher.publish_batch(events).confirmed) == 4  # confirmed: in every queue bound
 
         intake = queued_types(connection.channel(), topology.queue_name("intake"))

@@ -16,14 +16,21 @@ LEAK = {
     "category": "water_supply",
     "severity": "urgent",
     "channel": "walk_in",
-    "location": {"address": "伟业佳苑地下停车场", "street": "紫阳街道", "community": "武泰闸社区",
-                 "grid": "G-07", "lat": 30.52, "lon": 114.31},
+    "location": {
+        "address": "伟业佳苑地下停车场",
+        "street": "紫阳街道",
+        "community": "武泰闸社区",
+        "grid": "G-07",
+        "lat": 30.52,
+        "lon": 114.31,
+    },
     "reporter": {"name": "尹师傅", "phone": "13800138000"},
 }
 
 
-@pytest.fixture(params=["dev_platform", pytest.param("real_platform", marks=[pytest.mark.broker,
-                                                                             pytest.mark.postgres])])
+@pytest.fixture(
+    params=["dev_platform", pytest.param("real_platform", marks=[pytest.mark.broker, pytest.mark.postgres])]
+)
 def platform(request):
     return request.getfixturevalue(request.param)
 
@@ -37,8 +44,9 @@ def receiver():
 
 def test_a_case_flows_from_intake_to_department_webhook_and_audit(platform, receiver):
     admin = platform.headers("admin")
-    put = platform.client("notify").put("/v1/subscriptions/water", headers=admin,
-                                        json={"webhook_url": receiver.url, "secret": SECRET})
+    put = platform.client("notify").put(
+        "/v1/subscriptions/water", headers=admin, json={"webhook_url": receiver.url, "secret": SECRET}
+    )
     assert put.status_code == 200, put.json
     assert put.json["secret"].endswith(SECRET[-4:]) and SECRET not in put.json["secret"]
 
@@ -51,14 +59,15 @@ def test_a_case_flows_from_intake_to_department_webhook_and_audit(platform, rece
     assert created.headers["Location"].endswith(f"/v1/cases/{case['id']}")
 
     water = platform.headers("department", department="water")
-    tasks = wait_for(lambda: platform.client("dispatch").get(
-        f"/v1/tasks?case_id={case['id']}", headers=water).json["items"], what="the water task")
+    tasks = wait_for(
+        lambda: platform.client("dispatch").get(f"/v1/tasks?case_id={case['id']}", headers=water).json["items"],
+        what="the water task",
+    )
     assert [(t["department"], t["role"], t["status"]) for t in tasks] == [("water", "lead", "assigned")]
     assert tasks[0]["case_number"] == case["number"]
 
     housing = platform.headers("department", department="housing")
-    assert platform.client("dispatch").get(f"/v1/tasks?case_id={case['id']}", headers=housing).json[
-        "items"] == []
+    assert platform.client("dispatch").get(f"/v1/tasks?case_id={case['id']}", headers=housing).json["items"] == []
     assert platform.client("dispatch").get(f"/v1/tasks/{tasks[0]['id']}", headers=housing).status_code == 404
 
     hooks = wait_for(lambda: receiver.events_for(case["id"]), what="the signed webhook")
@@ -79,7 +88,12 @@ def test_a_case_flows_from_intake_to_department_webhook_and_audit(platform, rece
     assert "13800138000" not in str(trail)
     assert platform.client("audit").get(f"/v1/events?case_id={case['id']}", headers=staff).status_code == 403
 
-    status = wait_for(lambda: platform.client("intake").get(f"/v1/cases/{case['id']}", headers=staff).json
-                      if platform.client("intake").get(f"/v1/cases/{case['id']}", headers=staff).json[
-                          "status"] == "dispatched" else None, what="public status 'dispatched'")
+    status = wait_for(
+        lambda: (
+            platform.client("intake").get(f"/v1/cases/{case['id']}", headers=staff).json
+            if platform.client("intake").get(f"/v1/cases/{case['id']}", headers=staff).json["status"] == "dispatched"
+            else None
+        ),
+        what="public status 'dispatched'",
+    )
     assert status["departments"] == ["water"]

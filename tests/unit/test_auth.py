@@ -39,12 +39,15 @@ def test_unknown_role_is_refused_on_issue_and_on_use():
         decode_token(SECRET, forged)
 
 
-@pytest.mark.parametrize("token_of", [
-    lambda: issue_token(SECRET, role="staff", ttl=-10),
-    lambda: issue_token("another-secret-of-sufficient-length", role="staff"),
-    lambda: "not.a.token",
-    lambda: jwt.encode({"sub": "x", "role": "staff"}, SECRET, algorithm="HS256"),  # no expiry
-])
+@pytest.mark.parametrize(
+    "token_of",
+    [
+        lambda: issue_token(SECRET, role="staff", ttl=-10),
+        lambda: issue_token("another-secret-of-sufficient-length", role="staff"),
+        lambda: "not.a.token",
+        lambda: jwt.encode({"sub": "x", "role": "staff"}, SECRET, algorithm="HS256"),  # no expiry
+    ],
+)
 def test_bad_tokens_are_unauthenticated(token_of):
     with pytest.raises(ApiError) as raised:
         decode_token(SECRET, token_of())

@@ -15,10 +15,16 @@ def test_a_process_tree_is_walked_depth_first_in_pid_order():
 
 
 def saturated_phase(machine_ms: float, **extra) -> dict:
-    return {"cpu": {"cpu_ms_per_case": {"intake-web/1": 1.56, "intake-web/2": 1.56, "intake-web": 0.001},
-                    "whistle_cpu_ms_per_case": 3.12,
-                    "infrastructure_cpu_ms_per_case": {"postgresql": 2.54, "rabbitmq": 0.97},
-                    "machine_cpu_ms_per_case": machine_ms, "machine_busy_share": 0.95, **extra}}
+    return {
+        "cpu": {
+            "cpu_ms_per_case": {"intake-web/1": 1.56, "intake-web/2": 1.56, "intake-web": 0.001},
+            "whistle_cpu_ms_per_case": 3.12,
+            "infrastructure_cpu_ms_per_case": {"postgresql": 2.54, "rabbitmq": 0.97},
+            "machine_cpu_ms_per_case": machine_ms,
+            "machine_busy_share": 0.95,
+            **extra,
+        }
+    }
 
 
 def test_a_saturated_phase_names_the_most_cases_a_second_its_cost_leaves_room_for():

@@ -19,16 +19,19 @@ def test_a_key_round_trips_with_its_parts_converted():
     assert decode_cursor(None, int) is None
 
 
-@pytest.mark.parametrize("token, parts", [
-    ("%%%", (int,)),                                    # not base64
-    (encode_cursor([]) + "x", (int,)),                  # not JSON
-    ("eyJhIjogMX0", (int,)),                            # JSON, but an object
-    (encode_cursor(["yesterday", "x"]), (aware_datetime, str)),
-    (encode_cursor(["2026-06-03T00:30:00", "x"]), (aware_datetime, str)),  # no zone
-    (encode_cursor([WHEN.isoformat()]), (aware_datetime, str)),            # too short
-    (encode_cursor(["seven"]), (int,)),
-    (encode_cursor([None]), (int,)),
-])
+@pytest.mark.parametrize(
+    "token, parts",
+    [
+        ("%%%", (int,)),  # not base64
+        (encode_cursor([]) + "x", (int,)),  # not JSON
+        ("eyJhIjogMX0", (int,)),  # JSON, but an object
+        (encode_cursor(["yesterday", "x"]), (aware_datetime, str)),
+        (encode_cursor(["2026-06-03T00:30:00", "x"]), (aware_datetime, str)),  # no zone
+        (encode_cursor([WHEN.isoformat()]), (aware_datetime, str)),  # too short
+        (encode_cursor(["seven"]), (int,)),
+        (encode_cursor([None]), (int,)),
+    ],
+)
 def test_a_cursor_this_service_did_not_issue_is_a_400(token, parts):
     with pytest.raises(ApiError) as raised:
         decode_cursor(token, *parts)

@@ -14,8 +14,7 @@ from . import Channel, Job, PermanentError, SendError
 class EmailChannel(Channel):
     name = "email"
 
-    def __init__(self, host: str, port: int, *, starttls: bool, user: str, password: str, sender: str,
-                 timeout: float):
+    def __init__(self, host: str, port: int, *, starttls: bool, user: str, password: str, sender: str, timeout: float):
         self.host, self.port, self.starttls = host, port, starttls
         self.user, self.password, self.sender, self.timeout = user, password, sender, timeout
 

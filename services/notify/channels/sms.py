@@ -32,8 +32,12 @@ class HttpSmsGateway(SmsProvider):
 
     def send(self, number: str, text: str, *, reference: str) -> None:
         try:
-            response = requests.post(self.url, json={"to": number, "text": text, "reference": reference},
-                                     headers={"Authorization": f"Bearer {self.key}"}, timeout=self.timeout)
+            response = requests.post(
+                self.url,
+                json={"to": number, "text": text, "reference": reference},
+                headers={"Authorization": f"Bearer {self.key}"},
+                timeout=self.timeout,
+            )
         except requests.RequestException as exc:
             # The exception names the URL, never the body: the number stays out of the error.
             raise SendError(f"SMS gateway: {type(exc).__name__}") from exc
@@ -49,8 +53,10 @@ class FileSmsSink(SmsProvider):
         self._lock = threading.Lock()
 
     def send(self, number: str, text: str, *, reference: str) -> None:
-        line = json.dumps({"to": number, "text": text, "reference": reference,
-                           "at": datetime.now(UTC).isoformat()}, ensure_ascii=False)
+        line = json.dumps(
+            {"to": number, "text": text, "reference": reference, "at": datetime.now(UTC).isoformat()},
+            ensure_ascii=False,
+        )
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as sink:

@@ -32,8 +32,15 @@ class WebhookChannel(Channel):
             "Whistle-Signature": sign(job.secrets, body, int(time.time())),
         }
         try:
-            response = self.http.request("POST", job.recipient, body=body, headers=headers, timeout=self.timeout,
-                                         redirect=False, preload_content=True)
+            response = self.http.request(
+                "POST",
+                job.recipient,
+                body=body,
+                headers=headers,
+                timeout=self.timeout,
+                redirect=False,
+                preload_content=True,
+            )
         except (urllib3.exceptions.HTTPError, ValueError) as exc:  # ValueError: a malformed URL
             raise SendError(f"{type(exc).__name__}: {exc}"[:500]) from exc
         if not 200 <= response.status < 300:

@@ -15,13 +15,27 @@ from tests.platform import wait_for
 
 def test_an_exported_trail_verifies_offline_like_the_api(dev_server, auditor, tmp_path):
     base, env = dev_server
-    staff = subprocess.run([WHISTLE, "token", "--role", "staff", "--community", "武泰闸社区"], env=env,
-                           capture_output=True, text=True, check=True).stdout.strip()
-    case = requests.post(f"{base}/intake/v1/cases", headers={"Authorization": f"Bearer {staff}"}, json={
-        "title": "楼道冰柱", "category": "water_supply", "location": {"address": "武泰闸社区 5 栋"},
-        "reporter": {"name": "尹师傅", "phone": "13800138000"}}).json()
-    trail = wait_for(lambda: requests.get(f"{base}/audit/v1/cases/{case['id']}/timeline",
-                                          headers=auditor).json()["items"], what="the case's trail")
+    staff = subprocess.run(
+        [WHISTLE, "token", "--role", "staff", "--community", "武泰闸社区"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    case = requests.post(
+        f"{base}/intake/v1/cases",
+        headers={"Authorization": f"Bearer {staff}"},
+        json={
+            "title": "楼道冰柱",
+            "category": "water_supply",
+            "location": {"address": "武泰闸社区 5 栋"},
+            "reporter": {"name": "尹师傅", "phone": "13800138000"},
+        },
+    ).json()
+    trail = wait_for(
+        lambda: requests.get(f"{base}/audit/v1/cases/{case['id']}/timeline", headers=auditor).json()["items"],
+        what="the case's trail",
+    )
     assert trail[0]["type"] == "case.reported" and "13800138000" not in json.dumps(trail, ensure_ascii=False)
 
     def settled():
@@ -37,8 +51,12 @@ def test_an_exported_trail_verifies_offline_like_the_api(dev_server, auditor, tm
         with requests.get(f"{base}/audit/v1/export?format=jsonl", headers=auditor, stream=True) as response:
             assert response.status_code == 200
             export.write_bytes(b"".join(response.iter_content(8192)))
-        done = subprocess.run([WHISTLE, "audit", "verify", str(export), "--key", str(key)],
-                              env={**os.environ, **env}, capture_output=True, text=True)
+        done = subprocess.run(
+            [WHISTLE, "audit", "verify", str(export), "--key", str(key)],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+        )
         offline = json.loads(done.stdout)
         if offline["head"] == api["head"]:
             break

@@ -46,8 +46,12 @@ def pg_audit(tmp_path, audit_db, app_role):
     finally:
         engine.dispose()
     app_url = make_url(audit_db).set(username=app_role).render_as_string(hide_password=False)
-    config = dev_config(tmp_path, AUDIT_DATABASE_URL=audit_db, AUDIT_APP_DATABASE_URL=app_url,
-                        AUDIT_CHECKPOINT_DIR=str(tmp_path / "cps"))
+    config = dev_config(
+        tmp_path,
+        AUDIT_DATABASE_URL=audit_db,
+        AUDIT_APP_DATABASE_URL=app_url,
+        AUDIT_CHECKPOINT_DIR=str(tmp_path / "cps"),
+    )
     platform = Platform(config, services=("audit",))
     platform.owner_url, platform.app_url = audit_db, app_url
     yield platform

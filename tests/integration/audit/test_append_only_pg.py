@@ -76,7 +76,10 @@ def test_tampering_by_the_owner_is_caught(pg_audit, tamper):
         Owner.engine.dispose()
     verdict = pg_audit.client("audit").get("/v1/verify", headers=pg_audit.headers("auditor")).json
     assert (verdict["ok"], verdict["first_bad_seq"], verdict["checkpoint"]) == (
-        False, first_bad, {"size": 10, "ok": checkpoint_ok}), verdict
+        False,
+        first_bad,
+        {"size": 10, "ok": checkpoint_ok},
+    ), verdict
 
 
 class _Committing:

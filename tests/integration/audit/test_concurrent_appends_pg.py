@@ -60,8 +60,9 @@ def test_concurrent_writers_never_fork_the_chain(pg_audit):
             errors.append(exc)
 
     stop, seen = threading.Event(), []
-    reader = threading.Thread(target=page_everything,
-                              args=(pg_audit.client("audit"), pg_audit.headers("auditor"), stop, seen))
+    reader = threading.Thread(
+        target=page_everything, args=(pg_audit.client("audit"), pg_audit.headers("auditor"), stop, seen)
+    )
     writers = [threading.Thread(target=write, args=(n,)) for n in range(WRITERS)]
     reader.start()
     for thread in writers:
@@ -105,14 +106,31 @@ def test_two_consumers_on_rabbitmq_keep_one_chain_and_one_row_per_event(pg_audit
                 return session.scalar(select(func.count()).select_from(TrailEntry))
 
         wait_for(lambda: rows() == 300, timeout=60, what="300 rows")
-        consumed = [w.registry.get_sample_value("whistle_events_handled_total",
-                                                {"service": "audit", "type": "case.closed", "outcome": "applied"})
-                    or 0 for w in (platform.workers["audit"], second)]
+        consumed = [
+            w.registry.get_sample_value(
+                "whistle_events_handled_total", {"service": "audit", "type": "case.closed", "outcome": "applied"}
+            )
+            or 0
+            for w in (platform.workers["audit"], second)
+        ]
         assert sum(consumed) == 300 and all(consumed), consumed  # both consumers took a share
-        wait_for(lambda: rows() == 300 and sum(
-            (w.registry.get_sample_value("whistle_events_handled_total", {
-                "service": "audit", "type": "case.closed", "outcome": "duplicate"}) or 0)
-            for w in (platform.workers["audit"], second)) == 50, what="the duplicates handled")
+        wait_for(
+            lambda: (
+                rows() == 300
+                and sum(
+                    (
+                        w.registry.get_sample_value(
+                            "whistle_events_handled_total",
+                            {"service": "audit", "type": "case.closed", "outcome": "duplicate"},
+                        )
+                        or 0
+                    )
+                    for w in (platform.workers["audit"], second)
+                )
+                == 50
+            ),
+            what="the duplicates handled",
+        )
         with runtime.transaction() as session:
             ids = set(session.scalars(select(TrailEntry.event_id)))
         assert ids == {e["id"] for e in envelopes}

@@ -24,8 +24,13 @@ def small_batches(monkeypatch):
 
 def seeded(pg_audit):
     """Rows 1-8 plain, 9 awkward, 10 awkward with an object subject and a list actor department, 11 plain."""
-    trail.append(pg_audit.runtime("audit"), *[trail.closed() for _ in range(8)], trail.awkward(),
-                 trail.awkward(structured=True), trail.closed())
+    trail.append(
+        pg_audit.runtime("audit"),
+        *[trail.closed() for _ in range(8)],
+        trail.awkward(),
+        trail.awkward(structured=True),
+        trail.closed(),
+    )
 
 
 def verified(pg_audit, query: str = "") -> dict:
@@ -48,7 +53,10 @@ def test_the_trail_and_its_ranges_verify_across_batches(pg_audit):
     seeded(pg_audit)
     assert (lambda v: (v["ok"], v["checked"], v["head"]["seq"]))(verified(pg_audit)) == (True, 11, 11)
     assert (lambda v: (v["ok"], v["checked"], v["head"]["seq"]))(verified(pg_audit, "?from_seq=4&to_seq=9")) == (
-        True, 6, 9)
+        True,
+        6,
+        9,
+    )
     assert (lambda v: (v["ok"], v["checked"]))(verified(pg_audit, "?from_seq=10")) == (True, 2)
 
 
@@ -63,7 +71,11 @@ def test_a_changed_query_column_stops_the_walk_there(pg_audit, seq, column):
         owner.engine.dispose()
     verdict = verified(pg_audit)
     assert (verdict["ok"], verdict["first_bad_seq"], verdict["checked"], verdict["head"]["seq"]) == (
-        False, seq, seq, seq - 1), verdict
+        False,
+        seq,
+        seq,
+        seq - 1,
+    ), verdict
     assert verdict["problems"] == [f"row {seq}: a query column differs from the hashed row"]
     assert not [t for t in threading.enumerate() if t.name == "audit-verify-fetch"]
     assert verified(pg_audit, f"?to_seq={seq - 1}")["ok"] is True  # the pooled connection is fine

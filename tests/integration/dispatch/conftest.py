@@ -33,10 +33,17 @@ class PgDesk:
             work = Work(session, self.runtime.outbox, then)
             for _ in range(count):
                 case_id = str(uuid.uuid4())
-                cases.receive_case(work, {
-                    "case_id": case_id, "number": f"WS-2026-{uuid.uuid4().int % 10**6:06d}",
-                    "title": "树枝缠绕电线", "category": category, "severity": "emergency",
-                    "location": {"address": "武泰闸社区"}})
+                cases.receive_case(
+                    work,
+                    {
+                        "case_id": case_id,
+                        "number": f"WS-2026-{uuid.uuid4().int % 10**6:06d}",
+                        "title": "树枝缠绕电线",
+                        "category": category,
+                        "severity": "emergency",
+                        "location": {"address": "武泰闸社区"},
+                    },
+                )
                 ids.append(case_id)
         return ids
 

@@ -23,10 +23,17 @@ DEADLINE_EVENTS = ("task.due_soon", "task.overdue", "case.escalated")
 
 
 def worker_env(config: dict, tmp_path, **extra: str) -> dict[str, str]:
-    return {"WHISTLE_DISPATCH_DATABASE_URL": config["DISPATCH_DATABASE_URL"],
-            "WHISTLE_BROKER_URL": config["BROKER_URL"], "WHISTLE_TOPOLOGY_PREFIX": config["TOPOLOGY_PREFIX"],
-            "WHISTLE_JWT_SECRET": config["JWT_SECRET"], "WHISTLE_DATA_DIR": str(tmp_path),
-            "WHISTLE_TIMER_INTERVAL": "0.1", "WHISTLE_TIMER_BATCH": "50", "WHISTLE_FAILPOINT": "", **extra}
+    return {
+        "WHISTLE_DISPATCH_DATABASE_URL": config["DISPATCH_DATABASE_URL"],
+        "WHISTLE_BROKER_URL": config["BROKER_URL"],
+        "WHISTLE_TOPOLOGY_PREFIX": config["TOPOLOGY_PREFIX"],
+        "WHISTLE_JWT_SECRET": config["JWT_SECRET"],
+        "WHISTLE_DATA_DIR": str(tmp_path),
+        "WHISTLE_TIMER_INTERVAL": "0.1",
+        "WHISTLE_TIMER_BATCH": "50",
+        "WHISTLE_FAILPOINT": "",
+        **extra,
+    }
 
 
 def run_until_killed(env: dict, log) -> None:
@@ -40,8 +47,9 @@ def run_until_killed(env: dict, log) -> None:
 def outbox_events(desk) -> list[dict]:
     outbox = metadata.tables["outbox"]
     with desk.runtime.transaction() as session:
-        rows = session.execute(select(outbox.c.body, outbox.c.status)
-                               .where(outbox.c.type.in_(DEADLINE_EVENTS)).order_by(outbox.c.seq)).all()
+        rows = session.execute(
+            select(outbox.c.body, outbox.c.status).where(outbox.c.type.in_(DEADLINE_EVENTS)).order_by(outbox.c.seq)
+        ).all()
     return [{**json.loads(body), "_status": status} for body, status in rows]
 
 
@@ -57,8 +65,11 @@ def drain(config: dict, queue: Queue) -> list[dict]:
 def test_each_due_timer_fires_exactly_once_across_sigkills(pg_desk, real_config, tmp_path):
     settings = Settings.load("dispatch", real_config)
     exchange = Topology(settings.topology_prefix).exchange
-    watcher = Queue(f"{settings.topology_prefix}test.deadlines", durable=True,
-                    bindings=[binding(exchange, routing_key=key) for key in DEADLINE_EVENTS])
+    watcher = Queue(
+        f"{settings.topology_prefix}test.deadlines",
+        durable=True,
+        bindings=[binding(exchange, routing_key=key) for key in DEADLINE_EVENTS],
+    )
     with Connection(real_config["BROKER_URL"]) as conn:
         exchange(conn.channel()).declare()
         watcher(conn.channel()).declare()
@@ -79,15 +90,19 @@ def test_each_due_timer_fires_exactly_once_across_sigkills(pg_desk, real_config,
     process = start(["worker", "dispatch", "--port", "0"], worker_env(real_config, tmp_path), log)
     try:
         wait_for(lambda: pg_desk.timer_counts() == (0, 160), timeout=30, what="every timer fired")
-        wait_for(lambda: all(e["_status"] == "sent" for e in outbox_events(pg_desk)), timeout=30,
-                 what="the relay to publish every deadline event")
+        wait_for(
+            lambda: all(e["_status"] == "sent" for e in outbox_events(pg_desk)),
+            timeout=30,
+            what="the relay to publish every deadline event",
+        )
     finally:
         stop(process)
     assert process.returncode == 0, log.read_text()
 
     events = outbox_events(pg_desk)
-    alarms = Counter((e["type"], e["data"]["task_id"], e["data"]["deadline"]) for e in events
-                     if e["type"] != "case.escalated")
+    alarms = Counter(
+        (e["type"], e["data"]["task_id"], e["data"]["deadline"]) for e in events if e["type"] != "case.escalated"
+    )
     assert len(alarms) == 160 and set(alarms.values()) == {1}, "each timer's event exactly once"
     levels = Counter((e["data"]["case_id"], e["data"]["level"]) for e in events if e["type"] == "case.escalated")
     assert levels == Counter({(c, level): 1 for c in case_ids for level in (1, 2)})

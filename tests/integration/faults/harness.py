@@ -40,7 +40,8 @@ EVENT_TYPE = "department.updated"
 metadata = MetaData()
 outbox_table, inbox_table = bus_tables(metadata)
 applications = Table(
-    "applications", metadata,
+    "applications",
+    metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("event_id", String(36), nullable=False),
     Column("applied_at", UTCDateTime, nullable=False),
@@ -48,13 +49,15 @@ applications = Table(
 )
 poison = Table("poison", metadata, Column("event_id", String(36), primary_key=True))
 poison_attempts = Table(
-    "poison_attempts", metadata,
+    "poison_attempts",
+    metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("event_id", String(36), nullable=False),
     Column("at", UTCDateTime, nullable=False),
 )
 slow_events = Table(  # events whose handler sleeps this long before applying
-    "slow_events", metadata,
+    "slow_events",
+    metadata,
     Column("event_id", String(36), primary_key=True),
     Column("seconds", Float, nullable=False),
 )
@@ -79,8 +82,10 @@ def snapshot(metrics: WorkerMetrics, registry, ready: bool) -> dict:
     def sample(name: str, **labels) -> float:
         return registry.get_sample_value(name, {"service": SERVICE, **labels}) or 0
 
-    handled = {outcome: sample("whistle_events_handled_total", type=EVENT_TYPE, outcome=outcome)
-               for outcome in ("applied", "duplicate", "failed")}
+    handled = {
+        outcome: sample("whistle_events_handled_total", type=EVENT_TYPE, outcome=outcome)
+        for outcome in ("applied", "duplicate", "failed")
+    }
     return {
         "pid": os.getpid(),
         "ready": ready,
@@ -101,8 +106,9 @@ def write_stats(path: Path, data: dict) -> None:
 
 def main(argv: list[str]) -> int:
     role = argv[0]
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(process)d %(threadName)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(process)d %(threadName)s %(levelname)s %(message)s"
+    )
     settings = Settings.load(SERVICE)
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
@@ -115,8 +121,9 @@ def main(argv: list[str]) -> int:
         relay = Relay(settings, sessions, outbox_table, outbox.written, metrics, observe_every=0.3)
         ready, run = (lambda: True), relay.run
     elif role == "consume":
-        consumer = Consumer(settings, sessions, inbox_table, outbox, {EVENT_TYPE: make_handler(engine)},
-                            metrics=metrics)
+        consumer = Consumer(
+            settings, sessions, inbox_table, outbox, {EVENT_TYPE: make_handler(engine)}, metrics=metrics
+        )
         ready, run = consumer.ready.is_set, consumer.run
     else:
         raise SystemExit(f"harness: unknown role {role!r} (relay or consume)")

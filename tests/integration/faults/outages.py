@@ -38,8 +38,11 @@ def _held_by_this_run(handle) -> bool:
         locks = Path("/proc/locks").read_text().splitlines()
     except OSError:
         return False
-    holders = {int(f[4]) for f in (line.split() for line in locks)
-               if len(f) > 5 and f[1] == "FLOCK" and f[5].rsplit(":", 1)[-1] == str(inode)}
+    holders = {
+        int(f[4])
+        for f in (line.split() for line in locks)
+        if len(f) > 5 and f[1] == "FLOCK" and f[5].rsplit(":", 1)[-1] == str(inode)
+    }
     return bool(holders & _ancestors())
 
 
@@ -50,8 +53,10 @@ def outage_lock(timeout: float = 600) -> Iterator[None]:
     A run started under ``flock -s`` cannot take it: its outage tests skip, saying why."""
     with open(OUTAGE_LOCK, "a+") as handle:
         if _held_by_this_run(handle):
-            pytest.skip(f"this run holds {OUTAGE_LOCK} shared (flock -s): outage tests need it exclusive; "
-                        "run tests/integration/faults without the flock wrapper")
+            pytest.skip(
+                f"this run holds {OUTAGE_LOCK} shared (flock -s): outage tests need it exclusive; "
+                "run tests/integration/faults without the flock wrapper"
+            )
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -86,14 +91,22 @@ def rabbit_running() -> bool:
 
 
 def pg_ctl(action: str) -> None:
-    done = subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", action],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", action],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     _check(done)
 
 
 def pg_running() -> bool:
-    return subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "status"],
-                          capture_output=True, timeout=30).returncode == 0
+    return (
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "status"], capture_output=True, timeout=30
+        ).returncode
+        == 0
+    )
 
 
 @contextmanager

@@ -59,7 +59,10 @@ class Rig:
             process = subprocess.Popen(
                 [sys.executable, "-m", "tests.integration.faults.harness", role],
                 env={**os.environ, **self.env, "HARNESS_STATS": str(stats), **env},
-                stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
         process.log = log  # type: ignore[attr-defined]
         process.stats = stats  # type: ignore[attr-defined]
         self.processes.append(process)
@@ -68,8 +71,11 @@ class Rig:
 
     def start_consumer(self, **env: str) -> subprocess.Popen:
         process = self.start("consume", **env)
-        wait_for(lambda: self.stats_of(process).get("ready") or process.poll() is not None,
-                 timeout=30, what="the harness consumer to consume")
+        wait_for(
+            lambda: self.stats_of(process).get("ready") or process.poll() is not None,
+            timeout=30,
+            what="the harness consumer to consume",
+        )
         assert process.poll() is None, self.log_of(process)
         return process
 
@@ -118,8 +124,9 @@ class Rig:
         ids = []
         with self.sessions() as session, session.begin():
             for n in range(count):
-                envelope = self.outbox.emit(session, harness.EVENT_TYPE, {
-                    "code": f"{tag}{n}", "name_zh": "测试部门", "name_en": f"{tag} {n}"})
+                envelope = self.outbox.emit(
+                    session, harness.EVENT_TYPE, {"code": f"{tag}{n}", "name_zh": "测试部门", "name_en": f"{tag} {n}"}
+                )
                 ids.append(envelope["id"])
                 if slow:
                     session.execute(insert(harness.slow_events).values(event_id=envelope["id"], seconds=slow))
@@ -133,8 +140,9 @@ class Rig:
 
     def applied(self) -> Counter:
         with self.sessions() as session:
-            rows = session.execute(select(harness.applications.c.event_id, func.count())
-                                   .group_by(harness.applications.c.event_id)).all()
+            rows = session.execute(
+                select(harness.applications.c.event_id, func.count()).group_by(harness.applications.c.event_id)
+            ).all()
         return Counter(dict(rows))
 
     def applied_count(self) -> int:
@@ -143,8 +151,7 @@ class Rig:
 
     def check(self, sent: list[str]) -> Checker:
         applied = self.applied()
-        return Checker(lost=[i for i in sent if applied[i] == 0],
-                       twice={i: n for i, n in applied.items() if n > 1})
+        return Checker(lost=[i for i in sent if applied[i] == 0], twice={i: n for i, n in applied.items() if n > 1})
 
     def wait_applied(self, sent: list[str], timeout: float = 60) -> Checker:
         """Wait until every id is applied (or time runs out), then a little longer so that a late
@@ -165,7 +172,16 @@ def new_rig(tmp_path: Path, broker_url: str, **env: str) -> tuple[Rig, str]:
     name = f"whistle_{infra.RUN_ID}_fault_{uuid.uuid4().hex[:6]}"
     url = infra.create_database(name)
     prefix = f"f{uuid.uuid4().hex[:8]}."
-    rig = Rig(tmp_path, url, {"WHISTLE_BROKER_URL": broker_url, "WHISTLE_AUDIT_DATABASE_URL": url,
-                              "WHISTLE_TOPOLOGY_PREFIX": prefix, "WHISTLE_RELAY_POLL": "0.02",
-                              "WHISTLE_BROKER_HEARTBEAT": "5", **env})
+    rig = Rig(
+        tmp_path,
+        url,
+        {
+            "WHISTLE_BROKER_URL": broker_url,
+            "WHISTLE_AUDIT_DATABASE_URL": url,
+            "WHISTLE_TOPOLOGY_PREFIX": prefix,
+            "WHISTLE_RELAY_POLL": "0.02",
+            "WHISTLE_BROKER_HEARTBEAT": "5",
+            **env,
+        },
+    )
     return rig, name

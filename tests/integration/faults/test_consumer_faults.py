@@ -68,8 +68,9 @@ def test_ten_kills_after_commit_while_1000_events_flow_lose_nothing_and_apply_no
     rig.start_consumer()
     result = rig.wait_applied(sent, timeout=60)
     elapsed = time.monotonic() - started
-    print(f"10 kills, {len(sent)} events: {result} in {elapsed:.1f}s; "
-          f"{rig.total('duplicate'):.0f} redeliveries absorbed")
+    print(
+        f"10 kills, {len(sent)} events: {result} in {elapsed:.1f}s; {rig.total('duplicate'):.0f} redeliveries absorbed"
+    )
     assert len(sent) == 1000
     assert (len(result.lost), len(result.twice)) == (0, 0), str(result)
     assert rig.total("duplicate") > 0

@@ -15,8 +15,9 @@ HEARTBEAT = 2
 
 def heartbeats_in(vhost: str) -> list[int]:
     listed = infra.rabbitmqctl("list_connections", "vhost", "timeout", "-q")
-    return [int(timeout) for name, timeout in (line.split("\t") for line in listed.stdout.splitlines()[1:])
-            if name == vhost]
+    return [
+        int(timeout) for name, timeout in (line.split("\t") for line in listed.stdout.splitlines()[1:]) if name == vhost
+    ]
 
 
 def test_a_handler_three_heartbeats_long_keeps_its_connection(make_rig):

@@ -19,10 +19,19 @@ from tests.platform import Platform, wait_for
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.slow]
 
 LEAK = {
-    "title": "地下车库自来水主管网渗漏", "description": "高峰期水压不够", "category": "water_supply",
-    "severity": "urgent", "channel": "walk_in",
-    "location": {"address": "伟业佳苑地下停车场", "street": "紫阳街道", "community": "武泰闸社区",
-                 "grid": "G-07", "lat": 30.52, "lon": 114.31},
+    "title": "地下车库自来水主管网渗漏",
+    "description": "高峰期水压不够",
+    "category": "water_supply",
+    "severity": "urgent",
+    "channel": "walk_in",
+    "location": {
+        "address": "伟业佳苑地下停车场",
+        "street": "紫阳街道",
+        "community": "武泰闸社区",
+        "grid": "G-07",
+        "lat": 30.52,
+        "lon": 114.31,
+    },
     "reporter": {"name": "尹师傅", "phone": "13800138000"},
 }
 
@@ -52,8 +61,7 @@ def test_rabbitmq_stopped_and_started_while_1000_events_flow(make_rig):
             time.sleep(3)
     producer.join()
     result = rig.wait_applied(sent, timeout=90)
-    print(f"broker outage after {down_at} of {len(sent)} events: {result} "
-          f"in {time.monotonic() - started:.1f}s")
+    print(f"broker outage after {down_at} of {len(sent)} events: {result} in {time.monotonic() - started:.1f}s")
     assert (len(result.lost), len(result.twice)) == (0, 0), str(result)
     assert relay.poll() is None and consumer.poll() is None  # recovered without a restart
     assert "broker unavailable" in rig.log_of(relay)
@@ -81,12 +89,18 @@ def test_postgresql_restarted_under_the_consumer(make_rig):
         with postgres_down():
             # A batch that cannot commit is not acked: the broker reports it held (its queue
             # statistics lag a few seconds behind, hence the polling).
-            held = wait_for(lambda: queue_unacked(vhost, queue), timeout=15, interval=0.5,
-                            what="the broker to report the held batch unacked")
+            held = wait_for(
+                lambda: queue_unacked(vhost, queue),
+                timeout=15,
+                interval=0.5,
+                what="the broker to report the held batch unacked",
+            )
         rig.engine.dispose()  # the test's own pooled connections died with the server
     result = rig.wait_applied(sent, timeout=90)
-    print(f"PostgreSQL restart: {held} messages held unacked during the outage; {result} "
-          f"in {time.monotonic() - started:.1f}s")
+    print(
+        f"PostgreSQL restart: {held} messages held unacked during the outage; {result} "
+        f"in {time.monotonic() - started:.1f}s"
+    )
     assert held > 0
     assert (len(result.lost), len(result.twice)) == (0, 0), str(result)
     assert relay.poll() is None and consumer.poll() is None
@@ -102,8 +116,9 @@ def test_a_case_submitted_while_the_broker_is_down_is_accepted_and_delivered_lat
             assert created.status_code == 201, created.json
             outbox = platform.runtime("intake").outbox.table
             with platform.runtime("intake").transaction() as session:
-                rows = session.execute(select(outbox.c.event_id, outbox.c.status)
-                                       .where(outbox.c.type == "case.reported")).all()
+                rows = session.execute(
+                    select(outbox.c.event_id, outbox.c.status).where(outbox.c.type == "case.reported")
+                ).all()
             assert [status for _, status in rows] == ["pending"]  # held by the outbox
             time.sleep(1)
         [(event_id, _)] = rows

@@ -27,8 +27,15 @@ DELAYS = (1.0, 2.0)
 
 def whistle_dlq(rig, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     env = {**os.environ, **rig.env, "WHISTLE_RETRY_DELAYS": ",".join(f"{d:g}s" for d in DELAYS)}
-    return subprocess.run([WHISTLE, "dlq", *args, harness.SERVICE], env=env, cwd=ROOT, input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [WHISTLE, "dlq", *args, harness.SERVICE],
+        env=env,
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def listed(rig) -> tuple[str, list[dict]]:
@@ -46,9 +53,11 @@ def test_a_poison_message_is_retried_dead_lettered_and_replayed_after_the_fix(ma
 
     wait_for(lambda: rig.stats_of(consumer).get("dead_lettered") == 1, timeout=30, what="the dead letter")
     with rig.sessions() as session:
-        tried = session.scalars(select(harness.poison_attempts.c.at)
-                                .where(harness.poison_attempts.c.event_id == bad)
-                                .order_by(harness.poison_attempts.c.at)).all()
+        tried = session.scalars(
+            select(harness.poison_attempts.c.at)
+            .where(harness.poison_attempts.c.event_id == bad)
+            .order_by(harness.poison_attempts.c.at)
+        ).all()
         applied_at = session.scalars(select(harness.applications.c.applied_at)).all()
     # One first attempt, then one after each delay: the gaps are the configured delays.
     gaps = [(later - earlier).total_seconds() for earlier, later in zip(tried, tried[1:], strict=False)]
@@ -65,8 +74,9 @@ def test_a_poison_message_is_retried_dead_lettered_and_replayed_after_the_fix(ma
     [dead] = messages
     assert (dead["id"], dead["type"], dead["attempt"]) == (bad, harness.EVENT_TYPE, 3)
     assert dead["error"].startswith("RuntimeError") and datetime.fromisoformat(dead["failed_at"]) >= tried[-1]
-    assert sorted(dead["deaths"]) == sorted(f"{rig.env['WHISTLE_TOPOLOGY_PREFIX']}audit.events.retry.{d:g}s×1"
-                                            for d in DELAYS)
+    assert sorted(dead["deaths"]) == sorted(
+        f"{rig.env['WHISTLE_TOPOLOGY_PREFIX']}audit.events.retry.{d:g}s×1" for d in DELAYS
+    )
     assert listed(rig) == (header, messages)
     wait_for(lambda: rig.stats_of(relay).get("dlq_depth") == 1, what="the DLQ depth gauge")
 

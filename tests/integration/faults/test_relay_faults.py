@@ -45,11 +45,13 @@ def test_an_unroutable_event_stays_pending_until_a_queue_takes_it(make_rig):
     with Connection(rig.env["WHISTLE_BROKER_URL"]) as conn:
         conn.default_channel.queue_delete(topology.queue_name(harness.SERVICE))
         [event] = rig.emit(1)
-        row = wait_for(lambda: (r := rig.outbox_rows(event))["attempts"] >= 2 and r, timeout=20,
-                       what="the relay to try twice")
+        row = wait_for(
+            lambda: (r := rig.outbox_rows(event))["attempts"] >= 2 and r, timeout=20, what="the relay to try twice"
+        )
         assert row["status"] == "pending" and row["sent_at"] is None
         assert "unroutable" in row["last_error"]
 
         topology.main_queue(harness.SERVICE)(conn.default_channel).declare()
-    wait_for(lambda: rig.outbox_rows(event)["status"] == "sent", timeout=20,
-             what="the event sent once its queue is back")
+    wait_for(
+        lambda: rig.outbox_rows(event)["status"] == "sent", timeout=20, what="the event sent once its queue is back"
+    )

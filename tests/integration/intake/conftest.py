@@ -44,16 +44,21 @@ class Intake:
 
     def counts(self) -> tuple[int, int]:
         with self.runtime.transaction() as session:
-            return (session.scalar(select(func.count()).select_from(Case)),
-                    session.scalar(select(func.count()).select_from(outbox)))
+            return (
+                session.scalar(select(func.count()).select_from(Case)),
+                session.scalar(select(func.count()).select_from(outbox)),
+            )
 
     def events(self, event_type: str | None = None, subject: str | None = None) -> list[dict]:
         """Events written to intake's outbox, oldest first."""
         with self.runtime.transaction() as session:
             bodies = session.execute(select(outbox.c.body).order_by(outbox.c.seq)).scalars().all()
         found = [json.loads(body) for body in bodies]
-        return [e for e in found if (event_type is None or e["type"] == event_type)
-                and (subject is None or e.get("subject") == subject)]
+        return [
+            e
+            for e in found
+            if (event_type is None or e["type"] == event_type) and (subject is None or e.get("subject") == subject)
+        ]
 
     def deliver(self, event_type: str, data: dict, *, at: datetime | None = None, event: dict | None = None) -> dict:
         """Hand a dispatch event to intake's handler as the consumer would; returns the envelope."""

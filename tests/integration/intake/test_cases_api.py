@@ -8,10 +8,20 @@ import pytest
 from tests.integration.intake.conftest import make_intake
 
 LEAK = {
-    "title": "地下车库自来水主管网渗漏", "description": "高峰期水压不够", "category": "water_supply",
-    "severity": "emergency", "channel": "walk_in", "occurred_at": "2026-06-03T00:10:00Z",
-    "location": {"address": "伟业佳苑地下停车场", "street": "紫阳街道", "community": "武泰闸社区",
-                 "grid": "G-07", "lat": 30.52, "lon": 114.31},
+    "title": "地下车库自来水主管网渗漏",
+    "description": "高峰期水压不够",
+    "category": "water_supply",
+    "severity": "emergency",
+    "channel": "walk_in",
+    "occurred_at": "2026-06-03T00:10:00Z",
+    "location": {
+        "address": "伟业佳苑地下停车场",
+        "street": "紫阳街道",
+        "community": "武泰闸社区",
+        "grid": "G-07",
+        "lat": 30.52,
+        "lon": 114.31,
+    },
     "reporter": {"name": "尹师傅", "phone": "13800138000"},
     "media_urls": ["https://img.example/leak.jpg"],
 }
@@ -24,7 +34,8 @@ def test_the_full_case_is_stored_and_shown_with_the_reporter_masked(fresh_intake
     assert response.headers["Location"].endswith(f"/v1/cases/{case['id']}")
     assert case["number"] == "WS-2026-000001" and case["status"] == "reported"
     assert {k: case[k] for k in ("title", "description", "category", "severity", "channel", "media_urls")} == {
-        k: LEAK[k] for k in ("title", "description", "category", "severity", "channel", "media_urls")}
+        k: LEAK[k] for k in ("title", "description", "category", "severity", "channel", "media_urls")
+    }
     assert case["location"] == LEAK["location"]
     assert case["occurred_at"].startswith("2026-06-03T00:10:00")
     assert case["reporter"] == {"name": "尹*", "phone": "138****8000"}
@@ -41,12 +52,17 @@ def test_case_reported_carries_a_reporter_reference_and_masks_only(fresh_intake)
     assert len(data["reporter"]["ref"]) == 36
     assert data["description"] == "楼下住户电话 139****5678"
     assert (data["number"], data["severity"], data["channel"], data["duplicate_of"]) == (
-        case["number"], "emergency", "walk_in", None)
+        case["number"],
+        "emergency",
+        "walk_in",
+        None,
+    )
     assert event["actorrole"] == "staff"
 
 
-@pytest.mark.parametrize("category, severity", [("water_supply", "urgent"), ("parking", "normal"),
-                                                ("neighbour_dispute", "complex")])
+@pytest.mark.parametrize(
+    "category, severity", [("water_supply", "urgent"), ("parking", "normal"), ("neighbour_dispute", "complex")]
+)
 def test_severity_defaults_from_the_category(intake, category, severity):
     case = intake.submit({"title": "问题", "category": category, "location": {"address": f"{category} 1 号"}})
     assert (case["severity"], case["channel"]) == (severity, "web")
@@ -88,8 +104,15 @@ def listed(tmp_path_factory):
     cases = []
     for i in range(12):
         app.clock.advance(hours=1)
-        cases.append(app.submit({"title": f"第{i}件", "category": ["parking", "trees", "sanitation"][i % 3],
-                                 "location": {"address": f"{i} 号", "community": ["甲社区", "乙社区"][i % 2]}}))
+        cases.append(
+            app.submit(
+                {
+                    "title": f"第{i}件",
+                    "category": ["parking", "trees", "sanitation"][i % 3],
+                    "location": {"address": f"{i} 号", "community": ["甲社区", "乙社区"][i % 2]},
+                }
+            )
+        )
     yield app, cases
     app.platform.stop()
 
@@ -107,14 +130,17 @@ def walk(app, query: str, limit: int) -> list[dict]:
             return items
 
 
-@pytest.mark.parametrize("query, expect", [
-    ("", lambda i, c: True),
-    ("category=trees", lambda i, c: i % 3 == 1),
-    ("community=乙社区", lambda i, c: i % 2 == 1),
-    ("category=parking&community=甲社区", lambda i, c: i % 6 == 0),
-    ("status=reported", lambda i, c: True),
-    ("status=closed", lambda i, c: False),
-])
+@pytest.mark.parametrize(
+    "query, expect",
+    [
+        ("", lambda i, c: True),
+        ("category=trees", lambda i, c: i % 3 == 1),
+        ("community=乙社区", lambda i, c: i % 2 == 1),
+        ("category=parking&community=甲社区", lambda i, c: i % 6 == 0),
+        ("status=reported", lambda i, c: True),
+        ("status=closed", lambda i, c: False),
+    ],
+)
 @pytest.mark.parametrize("limit", [1, 5, 50])
 def test_lists_filter_and_page_newest_first_without_gaps(listed, query, expect, limit):
     app, cases = listed
@@ -129,8 +155,16 @@ def test_lists_filter_by_time_window(listed):
     assert [c["id"] for c in items] == [c["id"] for c in reversed(cases[3:7])]
 
 
-@pytest.mark.parametrize("query, field", [("limit=0", "limit"), ("limit=501", "limit"), ("status=lost", "status"),
-                                          ("since=yesterday", "since"), ("until=2026-06-03T00:00:00", "until")])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("status=lost", "status"),
+        ("since=yesterday", "since"),
+        ("until=2026-06-03T00:00:00", "until"),
+    ],
+)
 def test_bad_list_parameters_are_named(listed, query, field):
     response = listed[0].client.get(f"/v1/cases?{query}", headers=listed[0].headers())
     assert response.status_code == 422 and field in response.json["message"]
@@ -154,34 +188,39 @@ def test_idempotency_key_replays_the_first_response(fresh_intake):
     key = {"Idempotency-Key": "visit-2026-06-03-001"}
     first = fresh_intake.client.post("/v1/cases", json=LEAK, headers={**fresh_intake.headers(), **key})
     fresh_intake.clock.advance(minutes=5)
-    again = fresh_intake.client.post("/v1/cases", json=dict(reversed(LEAK.items())),
-                                     headers={**fresh_intake.headers(), **key})
+    again = fresh_intake.client.post(
+        "/v1/cases", json=dict(reversed(LEAK.items())), headers={**fresh_intake.headers(), **key}
+    )
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.json == first.json and again.headers["Location"] == first.headers["Location"]
     assert again.headers["Idempotent-Replayed"] == "true"
     assert fresh_intake.counts() == (1, 1)
 
-    other = fresh_intake.client.post("/v1/cases", json={**LEAK, "title": "另一件事"},
-                                     headers={**fresh_intake.headers(), **key})
+    other = fresh_intake.client.post(
+        "/v1/cases", json={**LEAK, "title": "另一件事"}, headers={**fresh_intake.headers(), **key}
+    )
     assert (other.status_code, other.json["code"]) == (409, "IDEMPOTENCY_MISMATCH")
-    someone_else = fresh_intake.client.post("/v1/cases", json=LEAK,
-                                            headers={**fresh_intake.headers(sub="other-worker"), **key})
+    someone_else = fresh_intake.client.post(
+        "/v1/cases", json=LEAK, headers={**fresh_intake.headers(sub="other-worker"), **key}
+    )
     assert someone_else.status_code == 201 and someone_else.json["id"] != first.json["id"]
     assert fresh_intake.counts() == (2, 2)
 
 
 def test_a_refused_request_does_not_use_up_its_key(fresh_intake):
     key = {"Idempotency-Key": "k-refused"}
-    refused = fresh_intake.client.post("/v1/cases", json={**LEAK, "category": "ufo"},
-                                       headers={**fresh_intake.headers(), **key})
+    refused = fresh_intake.client.post(
+        "/v1/cases", json={**LEAK, "category": "ufo"}, headers={**fresh_intake.headers(), **key}
+    )
     assert refused.status_code == 422
     accepted = fresh_intake.client.post("/v1/cases", json=LEAK, headers={**fresh_intake.headers(), **key})
     assert accepted.status_code == 201 and fresh_intake.counts() == (1, 1)
 
 
 def test_a_malformed_idempotency_key_is_a_400(fresh_intake):
-    response = fresh_intake.client.post("/v1/cases", json=LEAK,
-                                        headers={**fresh_intake.headers(), "Idempotency-Key": "x" * 300})
+    response = fresh_intake.client.post(
+        "/v1/cases", json=LEAK, headers={**fresh_intake.headers(), "Idempotency-Key": "x" * 300}
+    )
     assert response.status_code == 400 and "Idempotency-Key" in response.json["errors"]["headers"]
     assert fresh_intake.counts() == (0, 0)
 
@@ -190,6 +229,7 @@ def test_keys_expire_after_a_day(fresh_intake):
     key = {"Idempotency-Key": "k-day"}
     first = fresh_intake.client.post("/v1/cases", json=LEAK, headers={**fresh_intake.headers(), **key})
     fresh_intake.clock.advance(hours=24, seconds=1)
-    later = fresh_intake.client.post("/v1/cases", json={**LEAK, "location": {"address": "别处"}},
-                                     headers={**fresh_intake.headers(), **key})
+    later = fresh_intake.client.post(
+        "/v1/cases", json={**LEAK, "location": {"address": "别处"}}, headers={**fresh_intake.headers(), **key}
+    )
     assert later.status_code == 201 and later.json["id"] != first.json["id"]

@@ -6,8 +6,11 @@ import pytest
 
 from services.intake.duplicates import GEO_CELL_DEGREES, geo_cell
 
-LEAK = {"title": "水管爆裂", "category": "water_supply",
-        "location": {"address": "伟业佳苑 3 栋", "community": "武泰闸社区", "lat": 30.52, "lon": 114.31}}
+LEAK = {
+    "title": "水管爆裂",
+    "category": "water_supply",
+    "location": {"address": "伟业佳苑 3 栋", "community": "武泰闸社区", "lat": 30.52, "lon": 114.31},
+}
 METRES_PER_DEGREE = 111_195  # of latitude, near enough for placing test points
 
 
@@ -26,8 +29,9 @@ def test_a_report_within_the_radius_is_linked(app, metres, linked):
     original = app.submit(LEAK)
     app.clock.advance(hours=1)
     second = app.submit(near(metres))
-    assert (second["status"], second["duplicate_of"]) == (("duplicate", original["id"]) if linked else
-                                                         ("reported", None))
+    assert (second["status"], second["duplicate_of"]) == (
+        ("duplicate", original["id"]) if linked else ("reported", None)
+    )
     assert app.read(original["id"])["reporter_count"] == (2 if linked else 1)
     [event] = app.events("case.reported", second["id"])
     assert event["data"]["duplicate_of"] == (original["id"] if linked else None)
@@ -67,8 +71,9 @@ def test_the_window_is_72_hours(app):
 @pytest.mark.parametrize("status", ["closed", "rejected"])
 def test_a_closed_or_rejected_case_is_not_an_original(app, status):
     original = app.submit(LEAK)
-    app.deliver(f"case.{status}", {"case_id": original["id"], **({"reason": "不属部门职责"} if status == "rejected"
-                                                                 else {})})
+    app.deliver(
+        f"case.{status}", {"case_id": original["id"], **({"reason": "不属部门职责"} if status == "rejected" else {})}
+    )
     assert app.read(original["id"])["status"] == status
     assert app.submit(near(5))["status"] == "reported"
 
@@ -79,16 +84,25 @@ def test_a_resolved_case_still_gathers_reports(app):
     assert app.submit(near(5))["duplicate_of"] == original["id"]
 
 
-@pytest.mark.parametrize("first, second, linked", [
-    ({"address": "伟业佳苑 3 栋"}, {"address": " 伟业佳苑３栋"}, True),           # same address, spaces and width aside
-    ({"address": "伟业佳苑 3 栋", "community": "武泰闸社区"}, {"address": "伟业佳苑3栋"}, True),
-    ({"address": "伟业佳苑 3 栋", "community": "武泰闸社区"}, {"address": "伟业佳苑3栋", "community": "别的社区"},
-     False),
-    ({"address": "伟业佳苑 3 栋", "community": "武泰闸社区"}, {"address": "伟业佳苑 4 栋", "community": "武泰闸社区"},
-     False),                                                                  # a community alone is not enough
-    ({"address": "伟业佳苑 3 栋", "lat": 30.52, "lon": 114.31}, {"address": "伟业佳苑 3 栋"}, True),
-    ({"address": "伟业佳苑 3 栋"}, {"address": "伟业佳苑 3 栋", "lat": 30.52, "lon": 114.31}, True),
-])
+@pytest.mark.parametrize(
+    "first, second, linked",
+    [
+        ({"address": "伟业佳苑 3 栋"}, {"address": " 伟业佳苑３栋"}, True),  # same address, spaces and width aside
+        ({"address": "伟业佳苑 3 栋", "community": "武泰闸社区"}, {"address": "伟业佳苑3栋"}, True),
+        (
+            {"address": "伟业佳苑 3 栋", "community": "武泰闸社区"},
+            {"address": "伟业佳苑3栋", "community": "别的社区"},
+            False,
+        ),
+        (
+            {"address": "伟业佳苑 3 栋", "community": "武泰闸社区"},
+            {"address": "伟业佳苑 4 栋", "community": "武泰闸社区"},
+            False,
+        ),  # a community alone is not enough
+        ({"address": "伟业佳苑 3 栋", "lat": 30.52, "lon": 114.31}, {"address": "伟业佳苑 3 栋"}, True),
+        ({"address": "伟业佳苑 3 栋"}, {"address": "伟业佳苑 3 栋", "lat": 30.52, "lon": 114.31}, True),
+    ],
+)
 def test_without_coordinates_the_address_decides(app, first, second, linked):
     original = app.submit({**LEAK, "location": first})
     duplicate = app.submit({**LEAK, "location": second})
@@ -144,8 +158,9 @@ def test_staff_unlink_a_duplicate_which_goes_back_to_reported(app):
     original = app.submit(LEAK)
     duplicate = app.submit(near(5))
     app.clock.advance(minutes=30)
-    response = app.client.post(f"/v1/cases/{duplicate['id']}/unlink", json={"reason": "是另一处漏点"},
-                               headers=app.headers())
+    response = app.client.post(
+        f"/v1/cases/{duplicate['id']}/unlink", json={"reason": "是另一处漏点"}, headers=app.headers()
+    )
     assert response.status_code == 200, response.json
     assert (response.json["status"], response.json["duplicate_of"]) == ("reported", None)
     assert response.json["notes"][-1]["event"] == "case.duplicate_unlinked"
@@ -162,13 +177,20 @@ def test_the_unlinked_case_follows_dispatch_from_then_on(app):
     app.submit(LEAK)
     duplicate = app.submit(near(5))
     app.client.post(f"/v1/cases/{duplicate['id']}/unlink", json={}, headers=app.headers())
-    app.deliver("case.dispatched", {"case_id": duplicate["id"], "severity": "urgent", "lead": "water",
-                                    "departments": ["water"], "resolve_due": "2026-06-04T00:30:00Z"})
+    app.deliver(
+        "case.dispatched",
+        {
+            "case_id": duplicate["id"],
+            "severity": "urgent",
+            "lead": "water",
+            "departments": ["water"],
+            "resolve_due": "2026-06-04T00:30:00Z",
+        },
+    )
     assert app.read(duplicate["id"])["status"] == "dispatched"
 
 
-@pytest.mark.parametrize("role, status", [("department", 403), ("auditor", 403), ("service", 403),
-                                          ("admin", 200)])
+@pytest.mark.parametrize("role, status", [("department", 403), ("auditor", 403), ("service", 403), ("admin", 200)])
 def test_who_may_unlink(app, role, status):
     app.submit(LEAK)
     duplicate = app.submit(near(5))
@@ -178,8 +200,9 @@ def test_who_may_unlink(app, role, status):
     assert len(app.events()) == before + (1 if status == 200 else 0)
 
 
-@pytest.mark.parametrize("body, field", [({"reason": "<b>x</b>"}, "reason"), ({"why": "x"}, "why"),
-                                         ({"reason": "x" * 501}, "reason")])
+@pytest.mark.parametrize(
+    "body, field", [({"reason": "<b>x</b>"}, "reason"), ({"why": "x"}, "why"), ({"reason": "x" * 501}, "reason")]
+)
 def test_bad_unlink_bodies_are_named(app, body, field):
     app.submit(LEAK)
     duplicate = app.submit(near(5))
@@ -189,6 +212,5 @@ def test_bad_unlink_bodies_are_named(app, body, field):
 
 
 def test_unlinking_an_unknown_case_is_404(app):
-    response = app.client.post("/v1/cases/0b7e0000-0000-4000-8000-000000000000/unlink", json={},
-                               headers=app.headers())
+    response = app.client.post("/v1/cases/0b7e0000-0000-4000-8000-000000000000/unlink", json={}, headers=app.headers())
     assert (response.status_code, response.json["code"]) == (404, "NOT_FOUND")

@@ -10,9 +10,12 @@ from sqlalchemy import select
 
 from services.intake.models import ContactRead
 
-CASE = {"title": "楼道灯坏", "category": "street_lighting",
-        "location": {"address": "伟业佳苑 5 栋", "community": "武泰闸社区"},
-        "reporter": {"name": "尹师傅", "phone": "13800138000"}}
+CASE = {
+    "title": "楼道灯坏",
+    "category": "street_lighting",
+    "location": {"address": "伟业佳苑 5 栋", "community": "武泰闸社区"},
+    "reporter": {"name": "尹师傅", "phone": "13800138000"},
+}
 
 
 @pytest.fixture
@@ -28,11 +31,18 @@ def feedback(app, case_id, body=None, role="staff"):
 @pytest.mark.parametrize("status", ["reported", "triage", "dispatched", "in_progress", "rejected", "duplicate"])
 def test_feedback_waits_for_resolution(fresh_intake, case, status):
     app = fresh_intake
-    events = {"triage": ("case.triaged", {"reason": "无规则"}), "rejected": ("case.rejected", {"reason": "不受理"}),
-              "dispatched": ("case.dispatched", {"severity": "normal", "lead": "power", "departments": ["power"],
-                                                 "resolve_due": "2026-06-10T00:00:00Z"}),
-              "in_progress": ("task.acknowledged", {"task_id": "0b7e0000-0000-4000-8000-000000000001",
-                                                    "department": "power"})}
+    events = {
+        "triage": ("case.triaged", {"reason": "无规则"}),
+        "rejected": ("case.rejected", {"reason": "不受理"}),
+        "dispatched": (
+            "case.dispatched",
+            {"severity": "normal", "lead": "power", "departments": ["power"], "resolve_due": "2026-06-10T00:00:00Z"},
+        ),
+        "in_progress": (
+            "task.acknowledged",
+            {"task_id": "0b7e0000-0000-4000-8000-000000000001", "department": "power"},
+        ),
+    }
     target = case
     if status == "duplicate":
         target = app.submit(CASE)
@@ -51,10 +61,17 @@ def test_feedback_once_per_resolution(fresh_intake, case, final):
     first = feedback(app, case["id"], {"satisfaction": "dissatisfied", "comment": "还是不亮，电话13800138000"})
     assert first.status_code == 201, first.json
     assert {k: first.json[k] for k in ("case_id", "round", "satisfaction")} == {
-        "case_id": case["id"], "round": 0, "satisfaction": "dissatisfied"}
+        "case_id": case["id"],
+        "round": 0,
+        "satisfaction": "dissatisfied",
+    }
     [event] = app.events("case.feedback_recorded")
-    assert event["data"] == {"case_id": case["id"], "satisfaction": "dissatisfied",
-                             "comment": "还是不亮，电话138****8000", "round": 0}
+    assert event["data"] == {
+        "case_id": case["id"],
+        "satisfaction": "dissatisfied",
+        "comment": "还是不亮，电话138****8000",
+        "round": 0,
+    }
 
     second = feedback(app, case["id"], {"satisfaction": "satisfied"})
     assert (second.status_code, second.json["code"]) == (409, "FEEDBACK_ALREADY_RECORDED")
@@ -69,10 +86,16 @@ def test_feedback_once_per_resolution(fresh_intake, case, final):
     assert len(app.events("case.feedback_recorded")) == 2
 
 
-@pytest.mark.parametrize("body, field", [({}, "satisfaction"), ({"satisfaction": "meh"}, "satisfaction"),
-                                         ({"satisfaction": "satisfied", "comment": "<i>好</i>"}, "comment"),
-                                         ({"satisfaction": "satisfied", "comment": "好" * 2001}, "comment"),
-                                         ({"satisfaction": "satisfied", "stars": 5}, "stars")])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "satisfaction"),
+        ({"satisfaction": "meh"}, "satisfaction"),
+        ({"satisfaction": "satisfied", "comment": "<i>好</i>"}, "comment"),
+        ({"satisfaction": "satisfied", "comment": "好" * 2001}, "comment"),
+        ({"satisfaction": "satisfied", "stars": 5}, "stars"),
+    ],
+)
 def test_bad_feedback_is_named(fresh_intake, case, body, field):
     fresh_intake.deliver("case.resolved", {"case_id": case["id"]})
     response = feedback(fresh_intake, case["id"], body)
@@ -107,15 +130,18 @@ def contact_log():
     logger.removeHandler(handler)
 
 
-@pytest.mark.parametrize("role, claims, status", [
-    ("staff", {"community": "武泰闸社区"}, 200),
-    ("admin", {}, 200),
-    ("service", {"sub": "notify"}, 200),
-    ("staff", {"community": "别的社区"}, 403),
-    ("staff", {"community": None}, 403),
-    ("department", {"department": "water"}, 403),
-    ("auditor", {}, 403),
-])
+@pytest.mark.parametrize(
+    "role, claims, status",
+    [
+        ("staff", {"community": "武泰闸社区"}, 200),
+        ("admin", {}, 200),
+        ("service", {"sub": "notify"}, 200),
+        ("staff", {"community": "别的社区"}, 403),
+        ("staff", {"community": None}, 403),
+        ("department", {"department": "water"}, 403),
+        ("auditor", {}, 403),
+    ],
+)
 def test_who_reads_the_full_contact_and_every_read_is_recorded(fresh_intake, case, contact_log, role, claims, status):
     app = fresh_intake
     headers = app.platform.headers(role, **{k: v for k, v in claims.items() if v is not None})

@@ -24,9 +24,12 @@ from tests.platform import Platform, wait_for
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
 STAFF = {"community": "武泰闸社区", "sub": "grid-worker-7"}
-LEAK = {"title": "地下车库自来水主管网渗漏", "category": "water_supply",
-        "location": {"address": "伟业佳苑地下停车场", "community": "武泰闸社区", "lat": 30.52, "lon": 114.31},
-        "reporter": {"name": "尹师傅", "phone": "13800138000"}}
+LEAK = {
+    "title": "地下车库自来水主管网渗漏",
+    "category": "water_supply",
+    "location": {"address": "伟业佳苑地下停车场", "community": "武泰闸社区", "lat": 30.52, "lon": 114.31},
+    "reporter": {"name": "尹师傅", "phone": "13800138000"},
+}
 
 
 @pytest.fixture
@@ -71,16 +74,26 @@ def test_numbers_continue_after_the_counter_row_of_a_year_numbered_before_sequen
     with platform.runtime("intake").transaction() as session:
         session.add(CaseNumberCounter(year=year, last=41))
     headers = platform.headers("staff", **STAFF)
-    numbers = [platform.client("intake").post("/v1/cases", headers=headers, json={
-        "title": "路灯不亮", "category": "sanitation", "location": {"address": f"{i} 号楼"}}).json["number"]
-        for i in range(2)]
+    numbers = [
+        platform.client("intake")
+        .post(
+            "/v1/cases",
+            headers=headers,
+            json={"title": "路灯不亮", "category": "sanitation", "location": {"address": f"{i} 号楼"}},
+        )
+        .json["number"]
+        for i in range(2)
+    ]
     assert numbers == [f"WS-{year}-000042", f"WS-{year}-000043"]
 
 
-@pytest.mark.parametrize("where", [
-    {"address": "伟业佳苑地下停车场", "community": "武泰闸社区"},  # no coordinates: the same address
-    {"address": "near a grid line", "lat": 30.520000, "lon": 114.310000},  # coordinates, jittered below
-])
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"address": "伟业佳苑地下停车场", "community": "武泰闸社区"},  # no coordinates: the same address
+        {"address": "near a grid line", "lat": 30.520000, "lon": 114.310000},  # coordinates, jittered below
+    ],
+)
 def test_simultaneous_reports_of_one_problem_make_one_original(intake_only, where):
     """Submissions that could duplicate each other are serialized (by advisory locks on their
     address and neighbourhood), so twelve at once give one original and eleven duplicates of it."""
@@ -90,8 +103,11 @@ def test_simultaneous_reports_of_one_problem_make_one_original(intake_only, wher
     def submit(i):
         location = dict(where)
         if "lat" in location:  # spread over ~100 m, across whatever cell boundary lies there
-            location.update(lat=location["lat"] + (i - 6) * 0.00008, lon=location["lon"] + (i % 3) * 0.0001,
-                            address=f"{location['address']} {i}")
+            location.update(
+                lat=location["lat"] + (i - 6) * 0.00008,
+                lon=location["lon"] + (i % 3) * 0.0001,
+                address=f"{location['address']} {i}",
+            )
         body = {"title": f"漏水 {i}", "category": "water_supply", "location": location}
         return platform.client("intake").post("/v1/cases", json=body, headers=headers)
 
@@ -149,35 +165,62 @@ def test_a_case_and_its_duplicate_follow_the_bus_from_reported_to_closed(real_co
         client, headers = platform.client("intake"), platform.headers("staff", **STAFF)
         read = lambda case_id: client.get(f"/v1/cases/{case_id}", headers=headers).json  # noqa: E731
         original = client.post("/v1/cases", json=LEAK, headers=headers).json
-        near = {**LEAK, "location": {**LEAK["location"], "address": "伟业佳苑 2 号门", "lat": 30.5212},
-                "reporter": {"name": "王阿姨", "phone": "13700137000"}}
+        near = {
+            **LEAK,
+            "location": {**LEAK["location"], "address": "伟业佳苑 2 号门", "lat": 30.5212},
+            "reporter": {"name": "王阿姨", "phone": "13700137000"},
+        }
         duplicate = client.post("/v1/cases", json=near, headers=headers).json
         assert (duplicate["status"], duplicate["duplicate_of"]) == ("duplicate", original["id"])
         assert read(original["id"])["reporter_count"] == 2
 
         reported = wait_for(lambda: tap.of_type("case.reported", 2), what="both case.reported on the bus")
         assert {e["subject"]: e["data"]["duplicate_of"] for e in reported} == {
-            original["id"]: None, duplicate["id"]: original["id"]}
+            original["id"]: None,
+            duplicate["id"]: original["id"],
+        }
 
         case_id, task_id = original["id"], str(uuid.uuid4())
         t = datetime.now(UTC)
         due = (t + timedelta(hours=24)).isoformat()
         settings = Settings.load("dispatch", real_config)
-        publish_as_dispatch(settings,
-                            dispatch_event("case.dispatched", {"case_id": case_id, "severity": "urgent",
-                                                               "lead": "water", "departments": ["water"],
-                                                               "resolve_due": due}, t),
-                            dispatch_event("task.assigned", {"case_id": case_id, "task_id": task_id,
-                                                             "department": "water", "role": "lead", "version": 1,
-                                                             "severity": "urgent", "ack_due": due,
-                                                             "resolve_due": due}, t))
+        publish_as_dispatch(
+            settings,
+            dispatch_event(
+                "case.dispatched",
+                {
+                    "case_id": case_id,
+                    "severity": "urgent",
+                    "lead": "water",
+                    "departments": ["water"],
+                    "resolve_due": due,
+                },
+                t,
+            ),
+            dispatch_event(
+                "task.assigned",
+                {
+                    "case_id": case_id,
+                    "task_id": task_id,
+                    "department": "water",
+                    "role": "lead",
+                    "version": 1,
+                    "severity": "urgent",
+                    "ack_due": due,
+                    "resolve_due": due,
+                },
+                t,
+            ),
+        )
         wait_for(lambda: read(case_id)["status"] == "dispatched", what="dispatched")
         assert read(case_id)["departments"] == ["water"]
         assert read(case_id)["expected_at"] == datetime.fromisoformat(due).isoformat()
 
-        acknowledged = dispatch_event("task.acknowledged", {"case_id": case_id, "task_id": task_id,
-                                                            "department": "water", "version": 2,
-                                                            "note": "已到现场"}, t + timedelta(seconds=1))
+        acknowledged = dispatch_event(
+            "task.acknowledged",
+            {"case_id": case_id, "task_id": task_id, "department": "water", "version": 2, "note": "已到现场"},
+            t + timedelta(seconds=1),
+        )
         publish_as_dispatch(settings, acknowledged)
         wait_for(lambda: read(case_id)["status"] == "in_progress", what="in_progress")
 
@@ -188,15 +231,28 @@ def test_a_case_and_its_duplicate_follow_the_bus_from_reported_to_closed(real_co
 
         def handled(event_type, outcome):
             sample = platform.workers["intake"].registry.get_sample_value
-            return sample("whistle_events_handled_total",
-                          {"service": "intake", "type": event_type, "outcome": outcome}) or 0
+            return (
+                sample("whistle_events_handled_total", {"service": "intake", "type": event_type, "outcome": outcome})
+                or 0
+            )
 
-        wait_for(lambda: handled("case.resolved", "applied") == 1 and handled("case.resolved", "duplicate") == 1
-                 and handled("task.acknowledged", "duplicate") == 1, what="late and repeated events handled")
+        wait_for(
+            lambda: (
+                handled("case.resolved", "applied") == 1
+                and handled("case.resolved", "duplicate") == 1
+                and handled("task.acknowledged", "duplicate") == 1
+            ),
+            what="late and repeated events handled",
+        )
         final = read(case_id)
         assert final["status"] == "closed"
-        assert [n["event"] for n in final["notes"]] == ["case.dispatched", "task.assigned", "task.acknowledged",
-                                                        "case.resolved", "case.closed"]
+        assert [n["event"] for n in final["notes"]] == [
+            "case.dispatched",
+            "task.assigned",
+            "task.acknowledged",
+            "case.resolved",
+            "case.closed",
+        ]
         assert read(duplicate["id"])["status"] == "duplicate"
 
         feedback = client.post(f"/v1/cases/{case_id}/feedback", json={"satisfaction": "satisfied"}, headers=headers)
@@ -217,20 +273,35 @@ def test_no_raw_phone_number_is_ever_published(real_config):
     phones = ["13800138000", "13912345678", "15000001111", "027-87654321", "18600002222"]
     try:
         client, headers = platform.client("intake"), platform.headers("staff", **STAFF)
-        first = client.post("/v1/cases", json={**LEAK, "description": f"住户 {phones[1]} 也反映了"},
-                            headers=headers).json
-        landline = {**LEAK, "category": "drainage", "reporter": {"name": "李", "phone": phones[3]},
-                    "title": f"下水道堵了 回电 {phones[2]}"}
+        first = client.post(
+            "/v1/cases", json={**LEAK, "description": f"住户 {phones[1]} 也反映了"}, headers=headers
+        ).json
+        landline = {
+            **LEAK,
+            "category": "drainage",
+            "reporter": {"name": "李", "phone": phones[3]},
+            "title": f"下水道堵了 回电 {phones[2]}",
+        }
         second = client.post("/v1/cases", json=landline, headers=headers).json
-        duplicate = client.post("/v1/cases", json={**LEAK, "reporter": {"phone": "+86" + phones[4]}},
-                                headers=headers).json
-        unlinked = client.post(f"/v1/cases/{duplicate['id']}/unlink", json={"reason": f"另一处，回电{phones[4]}"},
-                               headers=headers)
+        duplicate = client.post(
+            "/v1/cases", json={**LEAK, "reporter": {"phone": "+86" + phones[4]}}, headers=headers
+        ).json
+        unlinked = client.post(
+            f"/v1/cases/{duplicate['id']}/unlink", json={"reason": f"另一处，回电{phones[4]}"}, headers=headers
+        )
         assert unlinked.status_code == 200
         api_key = platform.token("staff", sub="city-app")
-        posted = client.post("/open311/v2/requests.json", data={
-            "api_key": api_key, "service_code": "trees", "address_string": "紫阳路 8 号", "first_name": "张",
-            "phone": phones[1], "description": f"树倒了，联系{phones[0]}"})
+        posted = client.post(
+            "/open311/v2/requests.json",
+            data={
+                "api_key": api_key,
+                "service_code": "trees",
+                "address_string": "紫阳路 8 号",
+                "first_name": "张",
+                "phone": phones[1],
+                "description": f"树倒了，联系{phones[0]}",
+            },
+        )
         assert posted.status_code == 201
         case_ids = {first["id"], second["id"], duplicate["id"]}
 
@@ -243,7 +314,8 @@ def test_no_raw_phone_number_is_ever_published(real_config):
 
         events = wait_for(seen, what="every case's events, and dispatch's answers, on the bus")
         assert {"case.reported", "case.duplicate_unlinked", "task.assigned", "case.dispatched"} <= {
-            e["type"] for e in events}
+            e["type"] for e in events
+        }
         for body in tap.bodies:
             text = body.decode()
             assert not any(phone in text for phone in phones), text

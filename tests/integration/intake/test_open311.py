@@ -40,10 +40,20 @@ def post(app, fmt="json", **form):
     return app.client.post(f"{BASE}/requests.{fmt}", data=form)
 
 
-FORM = {"service_code": "trees", "lat": "30.5200", "long": "114.3100", "address_string": "紫阳路 8 号",
-        "description": "大树压住电线，住户电话13912345678", "first_name": "张", "last_name": "三",
-        "phone": "13912345678", "email": "zhang@example.cn", "media_url": "https://img.example/tree.jpg",
-        "jurisdiction_id": "wuchang.wuhan.cn", "attribute[height]": "10m"}
+FORM = {
+    "service_code": "trees",
+    "lat": "30.5200",
+    "long": "114.3100",
+    "address_string": "紫阳路 8 号",
+    "description": "大树压住电线，住户电话13912345678",
+    "first_name": "张",
+    "last_name": "三",
+    "phone": "13912345678",
+    "email": "zhang@example.cn",
+    "media_url": "https://img.example/tree.jpg",
+    "jurisdiction_id": "wuchang.wuhan.cn",
+    "attribute[height]": "10m",
+}
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
@@ -82,7 +92,10 @@ def test_a_service_definition_and_an_unknown_one(fresh_intake, fmt):
     else:
         root = ET.fromstring(found.data)
         assert (root.tag, root.findtext("service_code"), len(root.find("attributes"))) == (
-            "service_definition", "water_supply", 0)
+            "service_definition",
+            "water_supply",
+            0,
+        )
     missing = fresh_intake.client.get(f"{BASE}/services/ufo.{fmt}")
     assert missing.status_code == 404
     assert errors(missing, fmt) == [{"code": 404, "description": "service_code ufo not found"}]
@@ -122,24 +135,34 @@ def test_a_duplicate_request_says_so(fresh_intake, api_key):
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
-@pytest.mark.parametrize("label, form, status, needle", [
-    ("no api_key", {"service_code": "trees", "address_string": "x"}, 403, "api_key"),
-    ("garbage api_key", {"api_key": "nope", "service_code": "trees", "address_string": "x"}, 403, "api_key"),
-    ("no service_code", {"address_string": "x"}, 400, "service_code"),
-    ("unknown service_code", {"service_code": "ufo", "address_string": "x"}, 400, "service_code"),
-    ("no location", {"service_code": "trees"}, 400, "address_string"),
-    ("latitude out of range", {"service_code": "trees", "lat": "91", "long": "114"}, 400, "lat"),
-    ("longitude not a number", {"service_code": "trees", "lat": "30", "long": "east"}, 400, "long"),
-    ("latitude alone", {"service_code": "trees", "lat": "30", "address_string": "x"}, 400, "long"),
-    ("bad phone", {"service_code": "trees", "address_string": "x", "phone": "555-0100"}, 400, "phone"),
-    ("HTML description", {"service_code": "trees", "address_string": "x", "description": "<b>x</b>"}, 400,
-     "description"),
-    ("long description", {"service_code": "trees", "address_string": "x", "description": "x" * 4001}, 400,
-     "description"),
-    ("bad media_url", {"service_code": "trees", "address_string": "x", "media_url": "ftp://x"}, 400, "media_url"),
-])
-def test_bad_posts_get_the_spec_error_list_and_store_nothing(fresh_intake, api_key, fmt, label, form, status,
-                                                            needle):
+@pytest.mark.parametrize(
+    "label, form, status, needle",
+    [
+        ("no api_key", {"service_code": "trees", "address_string": "x"}, 403, "api_key"),
+        ("garbage api_key", {"api_key": "nope", "service_code": "trees", "address_string": "x"}, 403, "api_key"),
+        ("no service_code", {"address_string": "x"}, 400, "service_code"),
+        ("unknown service_code", {"service_code": "ufo", "address_string": "x"}, 400, "service_code"),
+        ("no location", {"service_code": "trees"}, 400, "address_string"),
+        ("latitude out of range", {"service_code": "trees", "lat": "91", "long": "114"}, 400, "lat"),
+        ("longitude not a number", {"service_code": "trees", "lat": "30", "long": "east"}, 400, "long"),
+        ("latitude alone", {"service_code": "trees", "lat": "30", "address_string": "x"}, 400, "long"),
+        ("bad phone", {"service_code": "trees", "address_string": "x", "phone": "555-0100"}, 400, "phone"),
+        (
+            "HTML description",
+            {"service_code": "trees", "address_string": "x", "description": "<b>x</b>"},
+            400,
+            "description",
+        ),
+        (
+            "long description",
+            {"service_code": "trees", "address_string": "x", "description": "x" * 4001},
+            400,
+            "description",
+        ),
+        ("bad media_url", {"service_code": "trees", "address_string": "x", "media_url": "ftp://x"}, 400, "media_url"),
+    ],
+)
+def test_bad_posts_get_the_spec_error_list_and_store_nothing(fresh_intake, api_key, fmt, label, form, status, needle):
     if "api_key" not in form and status != 403:
         form = {**form, "api_key": api_key}
     response = post(fresh_intake, fmt, **form)
@@ -150,8 +173,7 @@ def test_bad_posts_get_the_spec_error_list_and_store_nothing(fresh_intake, api_k
     assert fresh_intake.counts() == (0, 0)
 
 
-@pytest.mark.parametrize("role, claims", [("department", {"department": "water"}), ("auditor", {}),
-                                          ("service", {})])
+@pytest.mark.parametrize("role, claims", [("department", {"department": "water"}), ("auditor", {}), ("service", {})])
 def test_only_staff_keys_may_post(fresh_intake, role, claims):
     key = fresh_intake.platform.token(role, **claims)
     response = post(fresh_intake, api_key=key, **FORM)
@@ -179,8 +201,16 @@ def requests_seen(fresh_intake, api_key):
     app.clock.advance(days=1)
     bin_ = post(app, api_key=api_key, service_code="sanitation", address_string="新 3 号").json[0]
     case_id = app.events("case.reported")[-1]["data"]["case_id"]
-    app.deliver("case.dispatched", {"case_id": case_id, "severity": "normal", "lead": "urban_mgmt",
-                                    "departments": ["urban_mgmt"], "resolve_due": "2026-09-20T00:00:00Z"})
+    app.deliver(
+        "case.dispatched",
+        {
+            "case_id": case_id,
+            "severity": "normal",
+            "lead": "urban_mgmt",
+            "departments": ["urban_mgmt"],
+            "resolve_due": "2026-09-20T00:00:00Z",
+        },
+    )
     app.clock.advance(hours=1)
     app.deliver("case.resolved", {"case_id": case_id})
     return {"old": old, "tree": tree["service_request_id"], "bin": bin_["service_request_id"]}
@@ -220,10 +250,15 @@ def test_one_request_shows_its_public_status_and_nothing_personal(fresh_intake, 
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
-@pytest.mark.parametrize("query, needle", [("start_date=yesterday", "start_date"),
-                                           ("start_date=2026-01-01T00:00:00Z&end_date=2026-06-01T00:00:00Z", "90"),
-                                           ("status=pending", "status"),
-                                           ("end_date=2026-06-01T00:00:00", "end_date")])
+@pytest.mark.parametrize(
+    "query, needle",
+    [
+        ("start_date=yesterday", "start_date"),
+        ("start_date=2026-01-01T00:00:00Z&end_date=2026-06-01T00:00:00Z", "90"),
+        ("status=pending", "status"),
+        ("end_date=2026-06-01T00:00:00", "end_date"),
+    ],
+)
 def test_bad_list_queries_are_400(fresh_intake, fmt, query, needle):
     response = fresh_intake.client.get(f"{BASE}/requests.{fmt}?{query}")
     assert response.status_code == 400
@@ -251,7 +286,8 @@ def test_a_request_posted_again_with_its_key_is_one_case(fresh_intake, api_key):
     assert (first.status_code, again.status_code) == (201, 201), again.data
     assert items(again, "xml")[0]["service_request_id"] == items(first, "json")[0]["service_request_id"]
     assert again.headers["Idempotent-Replayed"] == "true"
-    other = app.client.post(f"{BASE}/requests.json", data={"api_key": api_key, **FORM, "description": "另一棵树"},
-                            headers=key)
+    other = app.client.post(
+        f"{BASE}/requests.json", data={"api_key": api_key, **FORM, "description": "另一棵树"}, headers=key
+    )
     assert other.status_code == 409 and errors(other, "json")[0]["code"] == 409
     assert len(app.events("case.reported")) == 1

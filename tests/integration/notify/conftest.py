@@ -66,9 +66,16 @@ def mailbox():
 
 @pytest.fixture
 def notify_config(tmp_path, clock, mailbox):
-    return dev_config(tmp_path, CLOCK=clock, SMTP_HOST="127.0.0.1", SMTP_PORT=mailbox.port,
-                      SMTP_FROM="whistle@test.example", WEBHOOK_CONNECT_TIMEOUT=0.5, WEBHOOK_READ_TIMEOUT=0.5,
-                      NOTIFY_THREADS=8)
+    return dev_config(
+        tmp_path,
+        CLOCK=clock,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=mailbox.port,
+        SMTP_FROM="whistle@test.example",
+        WEBHOOK_CONNECT_TIMEOUT=0.5,
+        WEBHOOK_READ_TIMEOUT=0.5,
+        NOTIFY_THREADS=8,
+    )
 
 
 @pytest.fixture
@@ -87,13 +94,26 @@ def receiver():
     r.close()
 
 
-def task_assigned(department: str = "water", case_id: str = CASE_ID, task_id: str = TASK_ID,
-                  community: str | None = "武泰闸社区") -> dict:
-    return build_event("task.assigned", {
-        "case_id": case_id, "task_id": task_id, "department": department, "role": "lead", "severity": "urgent",
-        "case_number": "WS-2026-000001", "title": "地下车库自来水主管网渗漏", "address": "伟业佳苑地下停车场",
-        "community": community, "ack_due": "2026-06-03T10:00:00Z", "resolve_due": "2026-06-04T08:00:00Z",
-    }, service="dispatch")
+def task_assigned(
+    department: str = "water", case_id: str = CASE_ID, task_id: str = TASK_ID, community: str | None = "武泰闸社区"
+) -> dict:
+    return build_event(
+        "task.assigned",
+        {
+            "case_id": case_id,
+            "task_id": task_id,
+            "department": department,
+            "role": "lead",
+            "severity": "urgent",
+            "case_number": "WS-2026-000001",
+            "title": "地下车库自来水主管网渗漏",
+            "address": "伟业佳苑地下停车场",
+            "community": community,
+            "ack_due": "2026-06-03T10:00:00Z",
+            "resolve_due": "2026-06-04T08:00:00Z",
+        },
+        service="dispatch",
+    )
 
 
 def case_event(event_type: str, case_id: str = CASE_ID, **data) -> dict:

@@ -57,13 +57,17 @@ class Receiver:
                     time.sleep(delay)
                 status = 500 if mode == "error" else 200
                 with receiver.lock:
-                    receiver.requests.append({
-                        "event": json.loads(body), "event_id": self.headers.get("Whistle-Event-Id"),
-                        "content_type": self.headers.get("Content-Type"),
-                        "signature": self.headers.get("Whistle-Signature", ""),
-                        "verified": verify(receiver.secret, self.headers.get("Whistle-Signature", ""), body),
-                        "status": status, "at": time.monotonic(),
-                    })
+                    receiver.requests.append(
+                        {
+                            "event": json.loads(body),
+                            "event_id": self.headers.get("Whistle-Event-Id"),
+                            "content_type": self.headers.get("Content-Type"),
+                            "signature": self.headers.get("Whistle-Signature", ""),
+                            "verified": verify(receiver.secret, self.headers.get("Whistle-Signature", ""), body),
+                            "status": status,
+                            "at": time.monotonic(),
+                        }
+                    )
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -25,8 +25,9 @@ def test_a_burst_to_slow_receivers_does_not_hold_up_a_fast_one(notify):
     admin = notify.platform.headers("admin")
     try:
         for department, receiver in (("housing", slow[0]), ("power", slow[1]), ("water", fast)):
-            notify.client.put(f"/v1/subscriptions/{department}", headers=admin,
-                              json={"webhook_url": receiver.url, "secret": SECRET})
+            notify.client.put(
+                f"/v1/subscriptions/{department}", headers=admin, json={"webhook_url": receiver.url, "secret": SECRET}
+            )
         for i in range(32):  # due first: taken in time order they would fill every thread four times over
             notify.feed(task_assigned(("housing", "power")[i % 2], task_id=str(uuid.uuid4())))
         notify.clock.advance(seconds=1)

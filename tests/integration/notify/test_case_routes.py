@@ -12,12 +12,21 @@ from services.notify.worker import build_worker
 from tests.integration.notify.conftest import CASE_ID, task_assigned
 from tests.platform import bus_message
 
-REPORTED = build_event("case.reported", {
-    "case_id": CASE_ID, "number": "WS-2026-000001", "title": "地下车库自来水主管网渗漏", "category": "water_supply",
-    "severity": "urgent", "channel": "grid", "reported_at": "2026-06-03T08:00:00Z",
-    "location": {"address": "伟业佳苑地下停车场", "community": "武泰闸社区"},
-    "reporter": {"name": "尹**", "phone": "138****8000", "ref": "r-1"},
-}, service="intake")
+REPORTED = build_event(
+    "case.reported",
+    {
+        "case_id": CASE_ID,
+        "number": "WS-2026-000001",
+        "title": "地下车库自来水主管网渗漏",
+        "category": "water_supply",
+        "severity": "urgent",
+        "channel": "grid",
+        "reported_at": "2026-06-03T08:00:00Z",
+        "location": {"address": "伟业佳苑地下停车场", "community": "武泰闸社区"},
+        "reporter": {"name": "尹**", "phone": "138****8000", "ref": "r-1"},
+    },
+    service="intake",
+)
 
 
 @pytest.fixture
@@ -54,9 +63,14 @@ def test_a_route_made_from_its_report_is_written_once(worker, clock):
     assert apply(worker, REPORTED) == []
     learnt = route(worker)
     assert learnt.updated_at == clock()  # the consumer's clock, as the handlers see it
-    assert (learnt.number, learnt.title, learnt.address, learnt.community, learnt.departments,
-            learnt.reporter_has_phone) == ("WS-2026-000001", "地下车库自来水主管网渗漏", "伟业佳苑地下停车场",
-                                           "武泰闸社区", [], True)
+    assert (
+        learnt.number,
+        learnt.title,
+        learnt.address,
+        learnt.community,
+        learnt.departments,
+        learnt.reporter_has_phone,
+    ) == ("WS-2026-000001", "地下车库自来水主管网渗漏", "伟业佳苑地下停车场", "武泰闸社区", [], True)
     assert len(apply(worker, task_assigned("water"))) == 1
     assert route(worker).departments == ["water"]
 
@@ -73,4 +87,7 @@ def test_a_report_and_its_task_in_one_batch_make_one_route(worker):
     apply(worker, REPORTED, task_assigned("water"), task_assigned("housing"))
     learnt = route(worker)
     assert (learnt.number, learnt.departments, learnt.reporter_has_phone) == (
-        "WS-2026-000001", ["water", "housing"], True)
+        "WS-2026-000001",
+        ["water", "housing"],
+        True,
+    )

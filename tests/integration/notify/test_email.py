@@ -8,11 +8,18 @@ from tests.integration.notify.conftest import CASE_ID, case_event, task_assigned
 
 def test_department_and_community_staff_get_bilingual_mail(notify, mailbox):
     admin = notify.platform.headers("admin")
-    assert notify.client.put("/v1/subscriptions/water", headers=admin,
-                             json={"emails": ["duty@water.example"]}).status_code == 200
-    assert notify.client.put("/v1/community-subscriptions/武泰闸社区", headers=admin,
-                             json={"emails": ["staff@wutaizha.example"],
-                                   "events": ["task.assigned", "case.resolved"]}).status_code == 200
+    assert (
+        notify.client.put("/v1/subscriptions/water", headers=admin, json={"emails": ["duty@water.example"]}).status_code
+        == 200
+    )
+    assert (
+        notify.client.put(
+            "/v1/community-subscriptions/武泰闸社区",
+            headers=admin,
+            json={"emails": ["staff@wutaizha.example"], "events": ["task.assigned", "case.resolved"]},
+        ).status_code
+        == 200
+    )
     event = task_assigned()
     notify.feed(event)
     notify.feed(task_assigned(community="别的社区", case_id="1b7e3f6a-4c1d-4f7e-9a55-2f1c8d9e0a11"))
@@ -38,8 +45,11 @@ def test_department_and_community_staff_get_bilingual_mail(notify, mailbox):
 
 def test_case_level_mail_reaches_the_community_learnt_from_the_task(notify, mailbox):
     admin = notify.platform.headers("admin")
-    notify.client.put("/v1/community-subscriptions/武泰闸社区", headers=admin,
-                      json={"emails": ["staff@wutaizha.example"], "events": ["case.resolved"]})
+    notify.client.put(
+        "/v1/community-subscriptions/武泰闸社区",
+        headers=admin,
+        json={"emails": ["staff@wutaizha.example"], "events": ["case.resolved"]},
+    )
     notify.feed(task_assigned())
     notify.feed(case_event("case.resolved"))
     notify.feed(case_event("case.resolved", case_id="2b7e3f6a-4c1d-4f7e-9a55-2f1c8d9e0a11"))  # unknown case
@@ -50,8 +60,9 @@ def test_case_level_mail_reaches_the_community_learnt_from_the_task(notify, mail
 
 
 def test_the_same_event_twice_sends_one_mail(notify, mailbox):
-    notify.client.put("/v1/subscriptions/water", headers=notify.platform.headers("admin"),
-                      json={"emails": ["duty@water.example"]})
+    notify.client.put(
+        "/v1/subscriptions/water", headers=notify.platform.headers("admin"), json={"emails": ["duty@water.example"]}
+    )
     event = task_assigned()
     notify.feed(event)
     notify.send()
@@ -61,8 +72,9 @@ def test_the_same_event_twice_sends_one_mail(notify, mailbox):
 
 
 def test_a_dead_mail_server_is_retried_then_failed(notify, mailbox):
-    notify.client.put("/v1/subscriptions/water", headers=notify.platform.headers("admin"),
-                      json={"emails": ["duty@water.example"]})
+    notify.client.put(
+        "/v1/subscriptions/water", headers=notify.platform.headers("admin"), json={"emails": ["duty@water.example"]}
+    )
     mailbox.close()
     notify.feed(task_assigned())
     for wait in (0, 5, 30, 300, 1800):

@@ -19,9 +19,13 @@ from tests.integration.notify.conftest import START, Notify, case_event, task_as
 from tests.platform import Clock, Platform, dev_config
 
 PHONE = "13800138000"
-CASE = {"title": "地下车库自来水主管网渗漏", "category": "water_supply", "severity": "urgent",
-        "location": {"address": "伟业佳苑地下停车场", "street": "紫阳街道", "community": "武泰闸社区"},
-        "reporter": {"name": "尹师傅", "phone": PHONE}}
+CASE = {
+    "title": "地下车库自来水主管网渗漏",
+    "category": "water_supply",
+    "severity": "urgent",
+    "location": {"address": "伟业佳苑地下停车场", "street": "紫阳街道", "community": "武泰闸社区"},
+    "reporter": {"name": "尹师傅", "phone": PHONE},
+}
 
 
 def free_port() -> int:
@@ -64,14 +68,18 @@ def captured_logs():
 
 def test_the_resident_is_texted_and_the_number_stays_out_of_notify(stack, captured_logs):
     platform, notify, sink = stack
-    created = platform.client("intake").post("/v1/cases", json=CASE,
-                                              headers=platform.headers("staff", community="武泰闸社区"))
+    created = platform.client("intake").post(
+        "/v1/cases", json=CASE, headers=platform.headers("staff", community="武泰闸社区")
+    )
     assert created.status_code == 201, created.json
     case_id = created.json["id"]
     outbox = platform.runtime("intake").outbox.table
     with platform.runtime("intake").transaction() as session:
-        [reported] = [json.loads(r.body) for r in session.execute(select(outbox)).all()
-                      if json.loads(r.body)["type"] == "case.reported"]
+        [reported] = [
+            json.loads(r.body)
+            for r in session.execute(select(outbox)).all()
+            if json.loads(r.body)["type"] == "case.reported"
+        ]
     notify.feed(reported)  # the real event intake emitted: it carries the masked phone only
     notify.feed(task_assigned(case_id=case_id))
     notify.feed(case_event("case.resolved", case_id=case_id))
@@ -107,8 +115,9 @@ def test_the_resident_is_texted_and_the_number_stays_out_of_notify(stack, captur
 def test_no_phone_no_text(stack):
     platform, notify, sink = stack
     anonymous = {k: v for k, v in CASE.items() if k != "reporter"}
-    created = platform.client("intake").post("/v1/cases", json=anonymous,
-                                              headers=platform.headers("staff", community="武泰闸社区"))
+    created = platform.client("intake").post(
+        "/v1/cases", json=anonymous, headers=platform.headers("staff", community="武泰闸社区")
+    )
     case_id = created.json["id"]
     with platform.runtime("intake").transaction() as session:
         outbox = platform.runtime("intake").outbox.table
@@ -122,8 +131,9 @@ def test_no_phone_no_text(stack):
 def test_intake_unreachable_is_retried(stack):
     platform, notify, sink = stack
     notify.sender.channels["sms"].contacts.intake_url = "http://127.0.0.1:1"  # nothing listens there
-    created = platform.client("intake").post("/v1/cases", json=CASE,
-                                              headers=platform.headers("staff", community="武泰闸社区"))
+    created = platform.client("intake").post(
+        "/v1/cases", json=CASE, headers=platform.headers("staff", community="武泰闸社区")
+    )
     with platform.runtime("intake").transaction() as session:
         outbox = platform.runtime("intake").outbox.table
         [reported] = [json.loads(r.body) for r in session.execute(select(outbox)).all()]

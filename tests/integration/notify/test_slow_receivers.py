@@ -24,8 +24,9 @@ def test_two_slow_receivers_do_not_hold_up_a_fast_one(notify):
     admin = notify.platform.headers("admin")
     try:
         for department, receiver in (("housing", slow[0]), ("power", slow[1]), ("water", fast)):
-            notify.client.put(f"/v1/subscriptions/{department}", headers=admin,
-                              json={"webhook_url": receiver.url, "secret": SECRET})
+            notify.client.put(
+                f"/v1/subscriptions/{department}", headers=admin, json={"webhook_url": receiver.url, "secret": SECRET}
+            )
         notify.feed(task_assigned("housing"))
         notify.feed(task_assigned("power"))
         for _ in range(30):
@@ -60,8 +61,11 @@ def test_the_sender_loop_stops_promptly_and_hands_back_unstarted_claims(notify):
     slow = [Receiver(SECRET, mode="slow", delay=1.0) for _ in range(4)]
     try:
         for department, receiver in zip(("water", "housing", "power", "gas"), slow, strict=True):
-            notify.client.put(f"/v1/subscriptions/{department}", headers=notify.platform.headers("admin"),
-                              json={"webhook_url": receiver.url, "secret": SECRET})
+            notify.client.put(
+                f"/v1/subscriptions/{department}",
+                headers=notify.platform.headers("admin"),
+                json={"webhook_url": receiver.url, "secret": SECRET},
+            )
             for _ in range(3):
                 notify.feed(task_assigned(department, task_id=str(uuid.uuid4()), case_id=str(uuid.uuid4())))
         stop = threading.Event()

@@ -57,7 +57,9 @@ def test_a_provider_delivers_number_text_and_reference(provider_and_sent):
     provider.send("13800138000", "【吹哨报到】已处理", reference="e1")
     provider.send("13900139000", "第二条", reference="e2")
     assert [(s["to"], s["text"], s["reference"]) for s in sent()] == [
-        ("13800138000", "【吹哨报到】已处理", "e1"), ("13900139000", "第二条", "e2")]
+        ("13800138000", "【吹哨报到】已处理", "e1"),
+        ("13900139000", "第二条", "e2"),
+    ]
 
 
 def test_the_gateway_authenticates_and_reports_failures_without_the_number(carrier):

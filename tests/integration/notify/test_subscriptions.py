@@ -8,8 +8,13 @@ import pytest
 from services.notify.models import CommunitySubscription, Subscription
 from tests.integration.notify.conftest import SECRET
 
-GOOD = {"webhook_url": "http://10.0.0.7:8080/hooks", "secret": SECRET, "emails": ["duty@water.example"],
-        "sms": ["13900000000"], "events": ["task.assigned", "case.closed"]}
+GOOD = {
+    "webhook_url": "http://10.0.0.7:8080/hooks",
+    "secret": SECRET,
+    "emails": ["duty@water.example"],
+    "sms": ["13900000000"],
+    "events": ["task.assigned", "case.closed"],
+}
 
 
 def count(notify, model) -> int:
@@ -29,8 +34,7 @@ def test_a_department_reads_and_replaces_its_own_subscription(notify):
     again = notify.client.put("/v1/subscriptions/water", headers=water, json={"webhook_url": GOOD["webhook_url"]})
     assert again.status_code == 200, again.json
     assert again.json["secret"] == got["secret"] and again.json["emails"] == []
-    assert again.json["events"] == ["task.assigned", "task.due_soon", "task.overdue", "case.escalated",
-                                    "case.reopened"]
+    assert again.json["events"] == ["task.assigned", "task.due_soon", "task.overdue", "case.escalated", "case.reopened"]
 
     housing = notify.platform.headers("department", department="housing")
     assert notify.client.get("/v1/subscriptions/water", headers=housing).status_code == 403
@@ -39,21 +43,25 @@ def test_a_department_reads_and_replaces_its_own_subscription(notify):
     assert notify.client.put("/v1/subscriptions/water", headers=staff, json=GOOD).status_code == 403
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"webhook_url": "ftp://10.0.0.7/hooks"}, "webhook_url"),
-    ({"webhook_url": "javascript:alert(1)"}, "webhook_url"),
-    ({"secret": "too-short-secret"}, "secret"),
-    ({"events": ["task.assigned", "task.exploded"]}, "events"),
-    ({"events": ["notification.sent"]}, "events"),
-    ({"emails": ["duty@water.example", "not-an-address"]}, "emails"),
-    ({"sms": ["12345"]}, "sms"),
-    ({"webhook_url": None, "emails": [], "sms": []}, "webhook_url"),
-    ({"secret": None, "emails": [], "sms": []}, "secret"),
-    ({"colour": "red"}, "colour"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"webhook_url": "ftp://10.0.0.7/hooks"}, "webhook_url"),
+        ({"webhook_url": "javascript:alert(1)"}, "webhook_url"),
+        ({"secret": "too-short-secret"}, "secret"),
+        ({"events": ["task.assigned", "task.exploded"]}, "events"),
+        ({"events": ["notification.sent"]}, "events"),
+        ({"emails": ["duty@water.example", "not-an-address"]}, "emails"),
+        ({"sms": ["12345"]}, "sms"),
+        ({"webhook_url": None, "emails": [], "sms": []}, "webhook_url"),
+        ({"secret": None, "emails": [], "sms": []}, "secret"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
 def test_bad_subscriptions_are_refused_naming_the_field(notify, change, field):
-    response = notify.client.put("/v1/subscriptions/water", headers=notify.platform.headers("admin"),
-                                 json={**GOOD, **change})
+    response = notify.client.put(
+        "/v1/subscriptions/water", headers=notify.platform.headers("admin"), json={**GOOD, **change}
+    )
     assert response.status_code == 422, response.json
     assert response.json["code"] == "VALIDATION_ERROR"
     assert field in response.json["errors"]["json"], response.json
@@ -63,10 +71,15 @@ def test_bad_subscriptions_are_refused_naming_the_field(notify, change, field):
 
 def test_loopback_and_private_webhook_hosts_are_allowed(notify):
     admin = notify.platform.headers("admin")
-    for url in ("http://127.0.0.1:9999/h", "https://192.168.1.20/h", "http://localhost:8080/h",
-                "https://dept.example/hooks/whistle"):
-        response = notify.client.put("/v1/subscriptions/water", headers=admin, json={"webhook_url": url,
-                                                                                      "secret": SECRET})
+    for url in (
+        "http://127.0.0.1:9999/h",
+        "https://192.168.1.20/h",
+        "http://localhost:8080/h",
+        "https://dept.example/hooks/whistle",
+    ):
+        response = notify.client.put(
+            "/v1/subscriptions/water", headers=admin, json={"webhook_url": url, "secret": SECRET}
+        )
         assert response.status_code == 200, (url, response.json)
 
 
@@ -85,16 +98,20 @@ def test_community_staff_manage_their_own_community_subscription(notify):
     assert notify.client.get("/v1/community-subscriptions/别的社区", headers=admin).status_code == 404
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"emails": []}, "emails"),
-    ({"emails": ["nope"]}, "emails"),
-    ({"events": ["case.closed"]}, "emails"),
-    ({"emails": ["a@b.example"], "events": ["case.vanished"]}, "events"),
-    ({"emails": ["a@b.example"], "webhook_url": "http://127.0.0.1/h"}, "webhook_url"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"emails": []}, "emails"),
+        ({"emails": ["nope"]}, "emails"),
+        ({"events": ["case.closed"]}, "emails"),
+        ({"emails": ["a@b.example"], "events": ["case.vanished"]}, "events"),
+        ({"emails": ["a@b.example"], "webhook_url": "http://127.0.0.1/h"}, "webhook_url"),
+    ],
+)
 def test_bad_community_subscriptions_are_refused(notify, body, field):
-    response = notify.client.put("/v1/community-subscriptions/武泰闸社区", headers=notify.platform.headers("admin"),
-                                 json=body)
+    response = notify.client.put(
+        "/v1/community-subscriptions/武泰闸社区", headers=notify.platform.headers("admin"), json=body
+    )
     assert response.status_code == 422, response.json
     assert field in response.json["errors"]["json"]
     assert count(notify, CommunitySubscription) == 0

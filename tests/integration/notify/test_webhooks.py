@@ -12,8 +12,11 @@ NEW_SECRET = "n" * 40
 
 
 def subscribe(notify, url, secret=SECRET, department="water", **extra):
-    response = notify.client.put(f"/v1/subscriptions/{department}", headers=notify.platform.headers("admin"),
-                                 json={"webhook_url": url, "secret": secret, **extra})
+    response = notify.client.put(
+        f"/v1/subscriptions/{department}",
+        headers=notify.platform.headers("admin"),
+        json={"webhook_url": url, "secret": secret, **extra},
+    )
     assert response.status_code == 200, response.json
     return response.json
 

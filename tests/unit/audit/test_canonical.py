@@ -9,14 +9,41 @@ import rfc8785
 
 from services.audit.chain import _plain, canonical
 
-TRICKY_TEXT = ["", "地下车库自来水主管网渗漏", 'a "quoted" \\ path', "tab\tnew\nline\rfeed\x0c\x08",
-               "\x00\x01\x1f\x7f", "\u2028\u2029", "emoji 🚰 and 𠀋", "\ue000 private use", "é vs e\u0301"]
+TRICKY_TEXT = [
+    "",
+    "地下车库自来水主管网渗漏",
+    'a "quoted" \\ path',
+    "tab\tnew\nline\rfeed\x0c\x08",
+    "\x00\x01\x1f\x7f",
+    "\u2028\u2029",
+    "emoji 🚰 and 𠀋",
+    "\ue000 private use",
+    "é vs e\u0301",
+]
 
 
 # Coordinates and the like, written plainly by both; and floats that ECMAScript writes otherwise
 # than Python's repr: integral ones (30 against 30.0) and those repr gives with an exponent.
-FLOATS = [30.5512345, -114.30571, 0.1 + 0.2, 1e-4, 123456.789, 2.5, -0.5, 9007199254740993.5,
-          30.0, 0.0, -0.0, 1e16, 1e21, 1e-7, 1.5e-5, 5e-324, 1.7976931348623157e308, 123456789012345680.0]
+FLOATS = [
+    30.5512345,
+    -114.30571,
+    0.1 + 0.2,
+    1e-4,
+    123456.789,
+    2.5,
+    -0.5,
+    9007199254740993.5,
+    30.0,
+    0.0,
+    -0.0,
+    1e16,
+    1e21,
+    1e-7,
+    1.5e-5,
+    5e-324,
+    1.7976931348623157e308,
+    123456789012345680.0,
+]
 
 
 def random_value(rng: random.Random, depth: int = 0):
@@ -53,15 +80,18 @@ def test_a_report_with_coordinates_is_written_by_json():
     assert _plain({"location": {"lat": 30.5512345, "lon": 114.30571}, "severity": "urgent"})
 
 
-@pytest.mark.parametrize("row", [
-    {"lat": 30.0},  # ECMAScript writes an integral number without ".0"
-    {"tiny": 1e-7},  # ... and the exponents its own way
-    {"huge": 1e21},
-    {"nan": float("nan")},
-    {"big": 2**53},
-    {"🚰": 1, "\ue000": 2},  # sorted differently by code point and by UTF-16 code unit
-    {"text": "lone \ud800 surrogate"},
-])
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"lat": 30.0},  # ECMAScript writes an integral number without ".0"
+        {"tiny": 1e-7},  # ... and the exponents its own way
+        {"huge": 1e21},
+        {"nan": float("nan")},
+        {"big": 2**53},
+        {"🚰": 1, "\ue000": 2},  # sorted differently by code point and by UTF-16 code unit
+        {"text": "lone \ud800 surrogate"},
+    ],
+)
 def test_what_json_would_write_otherwise_goes_through_rfc8785(row):
     assert not _plain(row)
     try:

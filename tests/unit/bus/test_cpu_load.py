@@ -59,8 +59,9 @@ def test_a_reading_that_fails_forgets_the_last_load(tmp_path):
     assert load.busy() is None
 
 
-@pytest.mark.parametrize(("busy", "linger"), [
-    (None, 0.04), (0.3, 0.04), (0.8, 0.04), (0.875, 0.08), (0.95, 0.12), (1.0, 0.12)])
+@pytest.mark.parametrize(
+    ("busy", "linger"), [(None, 0.04), (0.3, 0.04), (0.8, 0.04), (0.875, 0.08), (0.95, 0.12), (1.0, 0.12)]
+)
 def test_the_linger_grows_only_as_the_cpus_saturate(busy, linger):
     assert linger_for(busy, base=0.04, when_busy=0.12) == pytest.approx(linger)
 
@@ -72,8 +73,9 @@ def test_a_busy_linger_shorter_than_the_base_never_shortens_it():
 def test_a_consumer_lingers_longer_on_a_saturated_machine(tmp_path):
     settings = Settings.load("audit", {"BATCH_LINGER": "0.04", "BATCH_LINGER_BUSY": "0.15"})
     registry = new_registry()
-    consumer = Consumer(settings, sessions=None, inbox=None, outbox=None, handlers={},
-                        metrics=WorkerMetrics("audit", registry))
+    consumer = Consumer(
+        settings, sessions=None, inbox=None, outbox=None, handlers={}, metrics=WorkerMetrics("audit", registry)
+    )
     stat, clock = tmp_path / "stat", Clock()
     write_stat(stat, user=0, idle=0)
     consumer.cpu = CpuLoad(str(stat), clock=clock)

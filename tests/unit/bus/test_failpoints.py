@@ -16,8 +16,9 @@ for n in range(5):
 
 
 def run(**env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", SCRIPT], env={**os.environ, **env}, capture_output=True,
-                          text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT], env={**os.environ, **env}, capture_output=True, text=True, timeout=30
+    )
 
 
 def test_unarmed_the_point_passes():

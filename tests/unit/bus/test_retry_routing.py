@@ -28,17 +28,22 @@ class FakeMessage:
 
 
 def consumer() -> Consumer:
-    settings = Settings.load("audit", {"BROKER_URL": "amqp://guest:guest@127.0.0.1:5672/x",
-                                       "TOPOLOGY_PREFIX": "p.", "RETRY_DELAYS": "5s,30s,5m"})
+    settings = Settings.load(
+        "audit",
+        {"BROKER_URL": "amqp://guest:guest@127.0.0.1:5672/x", "TOPOLOGY_PREFIX": "p.", "RETRY_DELAYS": "5s,30s,5m"},
+    )
     return Consumer(settings, sessions=None, inbox=None, outbox=None, handlers={})
 
 
-@pytest.mark.parametrize(("failed_before", "target"), [
-    (None, "p.audit.events.retry.5s"),
-    (1, "p.audit.events.retry.30s"),
-    (2, "p.audit.events.retry.5m"),
-    (3, "p.audit.events.dlq"),
-])
+@pytest.mark.parametrize(
+    ("failed_before", "target"),
+    [
+        (None, "p.audit.events.retry.5s"),
+        (1, "p.audit.events.retry.30s"),
+        (2, "p.audit.events.retry.5m"),
+        (3, "p.audit.events.dlq"),
+    ],
+)
 def test_each_failure_moves_one_step_along_the_delays(failed_before, target):
     channel = FakeChannel()
     headers = {} if failed_before is None else {ATTEMPT_HEADER: failed_before}

@@ -17,14 +17,17 @@ RULES = [
 ]
 
 
-@pytest.mark.parametrize("category, street, community, lead", [
-    ("building_safety", None, None, "housing"),
-    ("building_safety", "其他街道", "某社区", "housing"),
-    ("building_safety", "紫阳街道", None, "street_office"),
-    ("building_safety", "紫阳街道", "别的社区", "street_office"),
-    ("building_safety", "紫阳街道", "武泰闸社区", "property"),
-    ("water_supply", "紫阳街道", "武泰闸社区", "water"),
-])
+@pytest.mark.parametrize(
+    "category, street, community, lead",
+    [
+        ("building_safety", None, None, "housing"),
+        ("building_safety", "其他街道", "某社区", "housing"),
+        ("building_safety", "紫阳街道", None, "street_office"),
+        ("building_safety", "紫阳街道", "别的社区", "street_office"),
+        ("building_safety", "紫阳街道", "武泰闸社区", "property"),
+        ("water_supply", "紫阳街道", "武泰闸社区", "water"),
+    ],
+)
 def test_most_specific_rule_wins(category, street, community, lead):
     assert choose_rule(RULES, category, street, community).lead == lead
 
@@ -47,7 +50,17 @@ def test_the_shipped_rules_route_the_skeleton_categories():
     assert choose_rule(rules, "ev_charging", None, None).lead == "urban_mgmt"
     assert choose_rule(rules, "drainage", None, None).lead == "drainage"
     codes = {d["code"] for d in config["departments"]}
-    assert {"water", "housing", "urban_mgmt", "drainage", "landscaping", "power", "fire", "police",
-            "property", "street_office"} <= codes
+    assert {
+        "water",
+        "housing",
+        "urban_mgmt",
+        "drainage",
+        "landscaping",
+        "power",
+        "fire",
+        "police",
+        "property",
+        "street_office",
+    } <= codes
     for rule in rules:
         assert {rule.lead, *rule.assists, *rule.fallback} <= codes, rule

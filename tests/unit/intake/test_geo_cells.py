@@ -23,8 +23,9 @@ def point_at(lat: float, lon: float, metres: float, bearing: float) -> tuple[flo
     d = metres / EARTH_RADIUS_M
     phi1, lambda1 = math.radians(lat), math.radians(lon)
     phi2 = math.asin(math.sin(phi1) * math.cos(d) + math.cos(phi1) * math.sin(d) * math.cos(bearing))
-    lambda2 = lambda1 + math.atan2(math.sin(bearing) * math.sin(d) * math.cos(phi1),
-                                   math.cos(d) - math.sin(phi1) * math.sin(phi2))
+    lambda2 = lambda1 + math.atan2(
+        math.sin(bearing) * math.sin(d) * math.cos(phi1), math.cos(d) - math.sin(phi1) * math.sin(phi2)
+    )
     return math.degrees(phi2), math.degrees(lambda2)
 
 

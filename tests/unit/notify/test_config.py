@@ -17,16 +17,26 @@ def test_defaults(monkeypatch):
     for name in ("NOTIFY_BACKOFF", "SMS_GATEWAY_URL", "SMS_PROVIDER", "SECRET_ROTATION_WINDOW"):
         monkeypatch.delenv(f"WHISTLE_{name}", raising=False)
     config = load()
-    assert config.backoff == (timedelta(0), timedelta(seconds=5), timedelta(seconds=30), timedelta(minutes=5),
-                              timedelta(minutes=30))
+    assert config.backoff == (
+        timedelta(0),
+        timedelta(seconds=5),
+        timedelta(seconds=30),
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+    )
     assert config.rotation_window == timedelta(hours=24)
     assert config.sms_provider == "file" and str(config.sms_file) == "/tmp/whistle-notify-unit/sms.jsonl"
     assert config.lease > timedelta(seconds=config.connect_timeout + config.read_timeout)
 
 
 def test_overrides():
-    config = load(NOTIFY_BACKOFF="0s,1m", SECRET_ROTATION_WINDOW="2h", SMS_GATEWAY_URL="https://sms.example/send",
-                  SMTP_STARTTLS="true", SMTP_PORT="587")
+    config = load(
+        NOTIFY_BACKOFF="0s,1m",
+        SECRET_ROTATION_WINDOW="2h",
+        SMS_GATEWAY_URL="https://sms.example/send",
+        SMTP_STARTTLS="true",
+        SMTP_PORT="587",
+    )
     assert config.backoff == (timedelta(0), timedelta(minutes=1))
     assert config.rotation_window == timedelta(hours=2)
     assert config.sms_provider == "http", "a configured gateway is used"

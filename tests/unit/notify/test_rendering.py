@@ -15,8 +15,13 @@ from services.notify.rendering import TEMPLATES, render_email, render_sms
 CASE_ID = "0b7e3f6a-4c1d-4f7e-9a55-2f1c8d9e0a11"
 TASK = {"case_id": CASE_ID, "task_id": "5d2a9c1e-7b3f-4e8a-b6d4-1a2b3c4d5e6f", "department": "water"}
 DATA = {
-    "task.assigned": {**TASK, "role": "lead", "severity": "urgent", "ack_due": "2026-06-03T10:00:00Z",
-                      "resolve_due": "2026-06-04T08:00:00Z"},
+    "task.assigned": {
+        **TASK,
+        "role": "lead",
+        "severity": "urgent",
+        "ack_due": "2026-06-03T10:00:00Z",
+        "resolve_due": "2026-06-04T08:00:00Z",
+    },
     "task.due_soon": {**TASK, "deadline": "acknowledge", "due_at": "2026-06-03T10:00:00Z"},
     "task.overdue": {**TASK, "deadline": "resolve", "due_at": "2026-06-04T08:00:00Z"},
     "case.escalated": {"case_id": CASE_ID, "level": 2, "reason": "超时未办结"},
@@ -30,9 +35,19 @@ CASE = {"number": "WS-2026-000001", "title": "地下车库自来水主管网渗�
 
 def job(event_type: str, channel: str = "email", recipient: str = "duty@water.example") -> Job:
     envelope = build_event(event_type, DATA[event_type], service="dispatch")
-    return Job(id="d1", event_id=envelope["id"], event_type=event_type, channel=channel, recipient=recipient,
-               body=json.dumps(envelope, ensure_ascii=False), attempts=0, now=datetime.now(UTC), case_id=CASE_ID,
-               department="water", case=CASE)
+    return Job(
+        id="d1",
+        event_id=envelope["id"],
+        event_type=event_type,
+        channel=channel,
+        recipient=recipient,
+        body=json.dumps(envelope, ensure_ascii=False),
+        attempts=0,
+        now=datetime.now(UTC),
+        case_id=CASE_ID,
+        department="water",
+        case=CASE,
+    )
 
 
 def test_every_email_template_has_an_event_type_here():

@@ -24,13 +24,17 @@ def test_one_secret_gives_t_and_one_v1():
 
 def test_rotation_signs_newest_first_with_both():
     header = sign(["new" * 11, "old" * 11], BODY, 1780000000)
-    assert header.split(",") == ["t=1780000000", f"v1={expected('new' * 11, 1780000000)}",
-                                 f"v1={expected('old' * 11, 1780000000)}"]
+    assert header.split(",") == [
+        "t=1780000000",
+        f"v1={expected('new' * 11, 1780000000)}",
+        f"v1={expected('old' * 11, 1780000000)}",
+    ]
 
 
 def test_the_previous_secret_signs_only_inside_its_window():
-    sub = Subscription(department="water", secrets=["new" * 11, "old" * 11],
-                       previous_secret_until=NOW + timedelta(hours=24))
+    sub = Subscription(
+        department="water", secrets=["new" * 11, "old" * 11], previous_secret_until=NOW + timedelta(hours=24)
+    )
     assert signing_secrets(sub, NOW) == ["new" * 11, "old" * 11]
     assert signing_secrets(sub, NOW + timedelta(hours=24)) == ["new" * 11]
     assert signing_secrets(Subscription(department="water", secrets=[]), NOW) == []

@@ -60,10 +60,12 @@ def test_the_key_comes_from_the_configured_file_or_is_made_once(tmp_path):
     assert (tmp_path / "audit-checkpoint-key.pem").stat().st_mode & 0o077 == 0
     key = Ed25519PrivateKey.generate()
     path = tmp_path / "mine.pem"
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    configured = Signer.from_settings(Settings.load("audit", {"DATA_DIR": str(tmp_path),
-                                                              "AUDIT_CHECKPOINT_KEY": str(path)}))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    configured = Signer.from_settings(
+        Settings.load("audit", {"DATA_DIR": str(tmp_path), "AUDIT_CHECKPOINT_KEY": str(path)})
+    )
     assert configured.public_key.public_bytes(*raw) == key.public_key().public_bytes(*raw)
 
 
@@ -73,8 +75,10 @@ def test_the_worker_timer_signs_checkpoints(tmp_path):
     worker = build_worker(config, consume=False).start()
     try:
         trail.append(platform.runtime("audit"), *[trail.closed() for _ in range(5)])
-        listed = wait_for(lambda: platform.client("audit").get(
-            "/v1/checkpoints", headers=platform.headers("auditor")).json["items"], what="a checkpoint")
+        listed = wait_for(
+            lambda: platform.client("audit").get("/v1/checkpoints", headers=platform.headers("auditor")).json["items"],
+            what="a checkpoint",
+        )
         assert listed[0]["size"] == 5
     finally:
         worker.stop()

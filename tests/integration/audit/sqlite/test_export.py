@@ -54,8 +54,9 @@ def test_awkward_rows_verify_offline_as_they_do_in_the_api(rt, client, auditor, 
 
 
 @pytest.mark.parametrize("tamper", trail.TAMPERS, ids=lambda t: t.__name__)
-def test_an_export_of_a_tampered_trail_fails_offline_as_the_api_does(rt, signer, client, auditor, tmp_path,
-                                                                      key_file, capsys, tamper):
+def test_an_export_of_a_tampered_trail_fails_offline_as_the_api_does(
+    rt, signer, client, auditor, tmp_path, key_file, capsys, tamper
+):
     trail.seed(rt, signer)
     trail.drop_triggers(rt.engine)
     tamper(rt, signer)

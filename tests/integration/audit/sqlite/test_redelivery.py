@@ -14,14 +14,20 @@ from tests.platform import bus_message
 
 
 def handled(worker, outcome: str) -> float:
-    return worker.registry.get_sample_value("whistle_events_handled_total", {
-        "service": "audit", "type": "case.closed", "outcome": outcome}) or 0.0
+    return (
+        worker.registry.get_sample_value(
+            "whistle_events_handled_total", {"service": "audit", "type": "case.closed", "outcome": outcome}
+        )
+        or 0.0
+    )
 
 
 def counts(rt) -> tuple[int, int]:
     with rt.transaction() as session:
-        return (session.scalar(select(func.count()).select_from(TrailEntry)),
-                session.scalar(select(func.count()).select_from(inbox)))
+        return (
+            session.scalar(select(func.count()).select_from(TrailEntry)),
+            session.scalar(select(func.count()).select_from(inbox)),
+        )
 
 
 def test_an_event_delivered_again_is_recorded_once_and_no_inbox_row_is_written(audit, rt):

@@ -8,8 +8,16 @@ import pytest
 
 from tests.integration.audit.sqlite import trail
 
-READS = ["/v1/events", "/v1/events/1", "/v1/cases/00000000-0000-0000-0000-000000000000/timeline", "/v1/verify",
-         "/v1/checkpoints", "/v1/checkpoints/key", "/v1/export?format=csv", "/v1/reports/departments"]
+READS = [
+    "/v1/events",
+    "/v1/events/1",
+    "/v1/cases/00000000-0000-0000-0000-000000000000/timeline",
+    "/v1/verify",
+    "/v1/checkpoints",
+    "/v1/checkpoints/key",
+    "/v1/export?format=csv",
+    "/v1/reports/departments",
+]
 
 
 def test_the_openapi_document_declares_only_get(client):
@@ -31,10 +39,17 @@ def test_every_path_refuses_writes_with_405(audit, client, method):
         assert response.json["code"] == "METHOD_NOT_ALLOWED"
 
 
-@pytest.mark.parametrize(("role", "claims", "status"), [
-    ("auditor", {}, 200), ("admin", {}, 200), ("staff", {"community": "武泰闸社区"}, 403),
-    ("department", {"department": "water"}, 403), ("service", {}, 403), (None, {}, 401),
-])
+@pytest.mark.parametrize(
+    ("role", "claims", "status"),
+    [
+        ("auditor", {}, 200),
+        ("admin", {}, 200),
+        ("staff", {"community": "武泰闸社区"}, 403),
+        ("department", {"department": "water"}, 403),
+        ("service", {}, 403),
+        (None, {}, 401),
+    ],
+)
 def test_role_matrix(audit, rt, client, role, claims, status):
     trail.append(rt, trail.closed())
     headers = audit.headers(role, **claims) if role else {}

@@ -14,11 +14,22 @@ from tests.integration.audit.sqlite.trail import T0
 
 
 def reported(case_id: str, at: datetime) -> dict:
-    return build_event("case.reported", {
-        "case_id": case_id, "number": "WS-2026-000001", "title": "地下车库漏水", "category": "water_supply",
-        "severity": "urgent", "location": {"address": "伟业佳苑"}, "reported_at": at.isoformat(),
-        "reporter": {"name": "尹*", "phone": "138****8000"},  # producers mask; audit masks again
-    }, service="intake", time=at, actor=Actor("staff", "grid-7"))
+    return build_event(
+        "case.reported",
+        {
+            "case_id": case_id,
+            "number": "WS-2026-000001",
+            "title": "地下车库漏水",
+            "category": "water_supply",
+            "severity": "urgent",
+            "location": {"address": "伟业佳苑"},
+            "reported_at": at.isoformat(),
+            "reporter": {"name": "尹*", "phone": "138****8000"},  # producers mask; audit masks again
+        },
+        service="intake",
+        time=at,
+        actor=Actor("staff", "grid-7"),
+    )
 
 
 @pytest.fixture
@@ -31,10 +42,10 @@ def mixed(rt):
         trail.task_event("task.assigned", a, ta, "water", T0 + timedelta(minutes=1), ack_due=T0.isoformat()),
         trail.task_event("task.acknowledged", a, ta, "water", T0 + timedelta(minutes=5)),
         reported(b, T0 + timedelta(hours=1)),
-        trail.task_event("task.assigned", b, tb, "housing", T0 + timedelta(hours=1, minutes=1),
-                         ack_due=T0.isoformat()),
-        trail.task_event("task.returned", b, tb, "housing", T0 + timedelta(hours=2), reason_code="wrong_area",
-                         reason="不是我们的"),
+        trail.task_event("task.assigned", b, tb, "housing", T0 + timedelta(hours=1, minutes=1), ack_due=T0.isoformat()),
+        trail.task_event(
+            "task.returned", b, tb, "housing", T0 + timedelta(hours=2), reason_code="wrong_area", reason="不是我们的"
+        ),
     ]
     trail.append(rt, *events, recorded_at=T0 + timedelta(days=1))
     return {"a": a, "b": b, "events": events}
@@ -45,17 +56,20 @@ def seqs(response) -> list[int]:
     return [item["seq"] for item in response.json["items"]]
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("", [1, 2, 3, 4, 5, 6]),
-    ("department=water", [2, 3]),
-    ("actor=housing-user", [6]),
-    ("type=case.reported", [1, 4]),
-    ("outcome=failure", [6]),
-    ("outcome=success", [1, 2, 3, 4, 5]),
-    ("since=2026-03-02T09:00:00Z", [4, 5, 6]),
-    ("until=2026-03-02T08:05:00Z", [1, 2]),
-    ("since=2026-03-02T08:01:00Z&until=2026-03-02T09:01:00Z&type=task.assigned", [2]),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", [1, 2, 3, 4, 5, 6]),
+        ("department=water", [2, 3]),
+        ("actor=housing-user", [6]),
+        ("type=case.reported", [1, 4]),
+        ("outcome=failure", [6]),
+        ("outcome=success", [1, 2, 3, 4, 5]),
+        ("since=2026-03-02T09:00:00Z", [4, 5, 6]),
+        ("until=2026-03-02T08:05:00Z", [1, 2]),
+        ("since=2026-03-02T08:01:00Z&until=2026-03-02T09:01:00Z&type=task.assigned", [2]),
+    ],
+)
 def test_every_filter(client, auditor, mixed, query, expected):
     assert seqs(client.get(f"/v1/events?{query}", headers=auditor)) == expected
 
@@ -63,8 +77,7 @@ def test_every_filter(client, auditor, mixed, query, expected):
 def test_case_filter_and_timeline(client, auditor, mixed):
     assert seqs(client.get(f"/v1/events?case_id={mixed['a']}", headers=auditor)) == [1, 2, 3]
     first = client.get(f"/v1/cases/{mixed['b']}/timeline?limit=2", headers=auditor)
-    rest = client.get(f"/v1/cases/{mixed['b']}/timeline?limit=2&cursor={first.json['next_cursor']}",
-                      headers=auditor)
+    rest = client.get(f"/v1/cases/{mixed['b']}/timeline?limit=2&cursor={first.json['next_cursor']}", headers=auditor)
     assert seqs(first) + seqs(rest) == [4, 5, 6] and rest.json["next_cursor"] is None
 
 
@@ -127,7 +140,13 @@ def test_every_read_is_in_the_access_log_for_admins_only(audit, client, auditor,
     items = client.get("/v1/access-log", headers=audit.headers("admin")).json["items"]
     export, refused, query = items[-1::-1][:3][::-1]
     assert (query["subject"], query["role"], query["path"], query["query"], query["rows"], query["status"]) == (
-        "auditor-user", "auditor", "/v1/events", f"case_id={mixed['a']}", 3, 200)
+        "auditor-user",
+        "auditor",
+        "/v1/events",
+        f"case_id={mixed['a']}",
+        3,
+        200,
+    )
     assert (refused["role"], refused["status"], refused["rows"]) == ("staff", 403, 0)
     assert (export["path"], export["rows"]) == ("/v1/export", 6)
     assert datetime.fromisoformat(query["at"]) > datetime.now(UTC) - timedelta(minutes=1)
@@ -136,7 +155,13 @@ def test_every_read_is_in_the_access_log_for_admins_only(audit, client, auditor,
 def test_audit_masks_personal_data_a_producer_left_in():
     from services.audit.service import mask_data
 
-    masked = mask_data({"reporter": {"name": "尹师傅", "phone": "13800138000"}, "items": [{"reporter": {
-        "name": "Alice", "phone": "010-12345678"}}]})
-    assert masked == {"reporter": {"name": "尹*", "phone": "138****8000"},
-                      "items": [{"reporter": {"name": "A*", "phone": "010****5678"}}]}
+    masked = mask_data(
+        {
+            "reporter": {"name": "尹师傅", "phone": "13800138000"},
+            "items": [{"reporter": {"name": "Alice", "phone": "010-12345678"}}],
+        }
+    )
+    assert masked == {
+        "reporter": {"name": "尹*", "phone": "138****8000"},
+        "items": [{"reporter": {"name": "A*", "phone": "010****5678"}}],
+    }

@@ -20,8 +20,9 @@ T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
 def closed(case_id: str | None = None, note: str = "done", **kwargs) -> dict:
-    return build_event("case.closed", {"case_id": case_id or str(uuid.uuid4()), "note": note},
-                       service="dispatch", **kwargs)
+    return build_event(
+        "case.closed", {"case_id": case_id or str(uuid.uuid4()), "note": note}, service="dispatch", **kwargs
+    )
 
 
 def append(runtime, *envelopes: dict, recorded_at: datetime | None = None) -> list:
@@ -36,14 +37,18 @@ def task_event(kind: str, case_id: str, task_id: str, department: str, at: datet
         payload.setdefault("role", "lead")
         payload.setdefault("severity", "urgent")
         payload.setdefault("resolve_due", (at + timedelta(hours=24)).isoformat())
-    actor = Actor("department", f"{department}-user", department) if kind in (
-        "task.acknowledged", "task.completed", "task.returned") else None
+    actor = (
+        Actor("department", f"{department}-user", department)
+        if kind in ("task.acknowledged", "task.completed", "task.returned")
+        else None
+    )
     return build_event(kind, payload, service="dispatch", time=at, actor=actor)
 
 
 def feedback(case_id: str, satisfaction: str, at: datetime) -> dict:
-    return build_event("case.feedback_recorded", {"case_id": case_id, "satisfaction": satisfaction},
-                       service="intake", time=at)
+    return build_event(
+        "case.feedback_recorded", {"case_id": case_id, "satisfaction": satisfaction}, service="intake", time=at
+    )
 
 
 def awkward(case_id: str | None = None, *, structured: bool = False) -> dict:
@@ -53,15 +58,23 @@ def awkward(case_id: str | None = None, *, structured: bool = False) -> dict:
     envelope = task_event("task.acknowledged", case_id or str(uuid.uuid4()), str(uuid.uuid4()), "water", T0)
     envelope["actorid"] = 'water "duty", \\ 值班\x01'
     envelope["actordept"] = ["water", 'fi,"re'] if structured else 'wa,"ter\\'
-    envelope["subject"] = ({"department": "fire", "seq": 1, "type": "case.closed", "list": ["a", "b"]}
-                           if structured else 'a "subject", 主题')
+    envelope["subject"] = (
+        {"department": "fire", "seq": 1, "type": "case.closed", "list": ["a", "b"]}
+        if structured
+        else 'a "subject", 主题'
+    )
     envelope["data"]["extra"] = {"department": "fire", "seq": 99, "type": "x", "notes": ["到场", '"q",']}
     return envelope
 
 
-QUERY_COLUMNS = {"event_id": lambda: str(uuid.uuid4()), "type": lambda: "case.reported",
-                 "case_id": lambda: str(uuid.uuid4()), "department": lambda: "fire",
-                 "actor_id": lambda: "someone-else", "outcome": lambda: "failure"}
+QUERY_COLUMNS = {
+    "event_id": lambda: str(uuid.uuid4()),
+    "type": lambda: "case.reported",
+    "case_id": lambda: str(uuid.uuid4()),
+    "department": lambda: "fire",
+    "actor_id": lambda: "someone-else",
+    "outcome": lambda: "failure",
+}
 
 
 def change_query_column(runtime, seq: int, column: str) -> None:
@@ -71,6 +84,7 @@ def change_query_column(runtime, seq: int, column: str) -> None:
 
 
 # ---- attacks by someone holding the owner's rights ----------------------------------------------
+
 
 def drop_triggers(engine: Engine) -> None:
     with engine.begin() as conn:
@@ -141,8 +155,11 @@ def rewrite_chain(runtime, signer):
             canonical = _canonical(session, seq).replace(b'"note":"n6"', b'"note":"n0"')
             leaf = chain.leaf_hash(canonical)
             previous = chain.chain_hash(previous, leaf)
-            session.execute(update(TrailEntry).where(TrailEntry.seq == seq).values(
-                canonical=canonical, leaf_hash=leaf.hex(), chain_hash=previous.hex()))
+            session.execute(
+                update(TrailEntry)
+                .where(TrailEntry.seq == seq)
+                .values(canonical=canonical, leaf_hash=leaf.hex(), chain_hash=previous.hex())
+            )
     return 5, False  # the rows after checkpoint 4 are no longer vouched for
 
 

@@ -69,13 +69,25 @@ class Desk:
         self.deliver("case.reported", data)
         return data["case_id"]
 
-    def reported(self, category: str = "water_supply", severity: str = "urgent", *, street: str | None = "紫阳街道",
-                 community: str | None = "武泰闸社区", title: str = "地下车库自来水主管网渗漏",
-                 address: str = "伟业佳苑地下停车场", duplicate_of: str | None = None) -> dict:
+    def reported(
+        self,
+        category: str = "water_supply",
+        severity: str = "urgent",
+        *,
+        street: str | None = "紫阳街道",
+        community: str | None = "武泰闸社区",
+        title: str = "地下车库自来水主管网渗漏",
+        address: str = "伟业佳苑地下停车场",
+        duplicate_of: str | None = None,
+    ) -> dict:
         """The data of a new case's ``case.reported``."""
         return {
-            "case_id": new_id(), "number": f"WS-2026-{uuid.uuid4().int % 10**6:06d}", "title": title,
-            "category": category, "severity": severity, "reported_at": self.clock().isoformat(),
+            "case_id": new_id(),
+            "number": f"WS-2026-{uuid.uuid4().int % 10**6:06d}",
+            "title": title,
+            "category": category,
+            "severity": severity,
+            "reported_at": self.clock().isoformat(),
             "location": {"address": address, "street": street, "community": community},
             "duplicate_of": duplicate_of,
         }
@@ -89,8 +101,9 @@ class Desk:
         with self.runtime.transaction() as session:
             bodies = session.execute(select(self.outbox.c.body).order_by(self.outbox.c.seq)).scalars().all()
         found = [(e["type"], e["data"]) for e in map(json.loads, bodies)]
-        return [(t, d) for t, d in found if (not types or t in types)
-                and (case_id is None or d.get("case_id") == case_id)]
+        return [
+            (t, d) for t, d in found if (not types or t in types) and (case_id is None or d.get("case_id") == case_id)
+        ]
 
     def types(self, case_id: str | None = None) -> list[str]:
         return [t for t, _ in self.events(case_id=case_id)]
@@ -110,8 +123,11 @@ class Desk:
         return response.json
 
     def task_of(self, case_id: str, department: str, status: str | None = None) -> dict:
-        tasks = [t for t in self.case(case_id)["tasks"] if t["department"] == department
-                 and (status is None or t["status"] == status)]
+        tasks = [
+            t
+            for t in self.case(case_id)["tasks"]
+            if t["department"] == department and (status is None or t["status"] == status)
+        ]
         assert tasks, f"no {status or ''} task for {department} on {case_id}"
         return tasks[-1]
 

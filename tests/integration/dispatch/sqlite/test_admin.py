@@ -5,11 +5,18 @@ from __future__ import annotations
 
 def test_replacing_the_rules_changes_routing_and_is_announced(desk):
     rules = desk.get("/v1/routing-rules").json["items"]
-    narrow = {"category": "water_supply", "street": "紫阳街道", "community": "武泰闸社区", "lead": "property",
-              "assists": ["water"], "fallback": ["street_office", "water"], "severity": "urgent"}
+    narrow = {
+        "category": "water_supply",
+        "street": "紫阳街道",
+        "community": "武泰闸社区",
+        "lead": "property",
+        "assists": ["water"],
+        "fallback": ["street_office", "water"],
+        "severity": "urgent",
+    }
     put = desk.put("/v1/routing-rules", {"items": [*rules, narrow]})
     assert put.status_code == 200, put.json
-    (_, event), = desk.events("routing_rules.updated")
+    ((_, event),) = desk.events("routing_rules.updated")
     assert event["rules"][-1] == narrow
     assert desk.get("/v1/routing-rules").json["items"][-1] == narrow
 
@@ -31,8 +38,18 @@ def test_a_returned_lead_follows_the_fallback_order_skipping_departments_already
 
 def test_departments_are_listed_and_edited(desk):
     listed = desk.get("/v1/departments", "water").json["items"]
-    assert {"water", "housing", "urban_mgmt", "drainage", "landscaping", "power", "fire", "police", "property",
-            "street_office"} <= {d["code"] for d in listed}
+    assert {
+        "water",
+        "housing",
+        "urban_mgmt",
+        "drainage",
+        "landscaping",
+        "power",
+        "fire",
+        "police",
+        "property",
+        "street_office",
+    } <= {d["code"] for d in listed}
     assert next(d for d in listed if d["code"] == "water")["name_zh"] == "自来水公司"
 
     created = desk.put("/v1/departments/gas", {"name_zh": "燃气公司", "name_en": "Gas company"})

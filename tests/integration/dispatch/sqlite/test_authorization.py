@@ -36,24 +36,50 @@ def resolved_case(desk: Desk) -> str:
 # endpoint → (roles that succeed, roles answered 404 rather than 403, setup → (method, path, body))
 ENDPOINTS = {
     "list departments": (EVERYONE, set(), lambda d: ("GET", "/v1/departments", None)),
-    "put department": ({"admin"}, set(), lambda d: (
-        "PUT", "/v1/departments/fire", {"name_zh": "消防救援", "name_en": "Fire and rescue"})),
+    "put department": (
+        {"admin"},
+        set(),
+        lambda d: ("PUT", "/v1/departments/fire", {"name_zh": "消防救援", "name_en": "Fire and rescue"}),
+    ),
     "list rules": (EVERYONE, set(), lambda d: ("GET", "/v1/routing-rules", None)),
     "put rules": ({"admin"}, set(), lambda d: ("PUT", "/v1/routing-rules", d.get("/v1/routing-rules").json)),
     "list tasks": (EVERYONE, set(), lambda d: ("GET", f"/v1/tasks?case_id={water_task(d)['case_id']}", None)),
     "read task": (EVERYONE - {"housing"}, {"housing"}, lambda d: ("GET", f"/v1/tasks/{water_task(d)['id']}", None)),
     "acknowledge": (OWNER, {"housing"}, lambda d: ("POST", f"/v1/tasks/{water_task(d)['id']}/acknowledge", {})),
-    "progress": (OWNER, {"housing"}, lambda d: (
-        "POST", f"/v1/tasks/{water_task(d, acknowledged=True)['id']}/progress", {"note": "在修"})),
-    "return": (OWNER, {"housing"}, lambda d: (
-        "POST", f"/v1/tasks/{water_task(d)['id']}/return", {"reason_code": "wrong_area", "reason": "不归我们"})),
-    "complete": (OWNER, {"housing"}, lambda d: (
-        "POST", f"/v1/tasks/{water_task(d, acknowledged=True)['id']}/complete", {"resolution": "修好了"})),
+    "progress": (
+        OWNER,
+        {"housing"},
+        lambda d: ("POST", f"/v1/tasks/{water_task(d, acknowledged=True)['id']}/progress", {"note": "在修"}),
+    ),
+    "return": (
+        OWNER,
+        {"housing"},
+        lambda d: (
+            "POST",
+            f"/v1/tasks/{water_task(d)['id']}/return",
+            {"reason_code": "wrong_area", "reason": "不归我们"},
+        ),
+    ),
+    "complete": (
+        OWNER,
+        {"housing"},
+        lambda d: ("POST", f"/v1/tasks/{water_task(d, acknowledged=True)['id']}/complete", {"resolution": "修好了"}),
+    ),
     "cancel": (STAFF, set(), lambda d: ("POST", f"/v1/tasks/{water_task(d)['id']}/cancel", {"reason": "重复派单"})),
-    "read case": (EVERYONE - {"housing"}, {"housing"}, lambda d: (
-        "GET", f"/v1/cases/{water_task(d)['case_id']}", None)),
-    "whistle": (STAFF, set(), lambda d: (
-        "POST", f"/v1/cases/{water_task(d)['case_id']}/whistle", {"departments": ["property"], "reason": "协助"})),
+    "read case": (
+        EVERYONE - {"housing"},
+        {"housing"},
+        lambda d: ("GET", f"/v1/cases/{water_task(d)['case_id']}", None),
+    ),
+    "whistle": (
+        STAFF,
+        set(),
+        lambda d: (
+            "POST",
+            f"/v1/cases/{water_task(d)['case_id']}/whistle",
+            {"departments": ["property"], "reason": "协助"},
+        ),
+    ),
     "verify": (STAFF, set(), lambda d: ("POST", f"/v1/cases/{resolved_case(d)}/verify", {"outcome": "closed"})),
     "reject": (STAFF, set(), lambda d: ("POST", f"/v1/cases/{d.report('other')}/reject", {"reason": "不属部门职责"})),
 }

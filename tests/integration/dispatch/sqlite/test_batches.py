@@ -13,9 +13,14 @@ def envelope(desk, event_type: str, data: dict) -> dict:
 def test_a_duplicate_unlinked_in_the_batch_that_reported_it_is_routed(desk):
     original = desk.report(title="伟业佳苑停车场漏水")
     linked = desk.reported(title="停车场又漏水了", duplicate_of=original)
-    desk.redeliver(envelope(desk, "case.reported", linked),
-                   envelope(desk, "case.duplicate_unlinked",
-                            {"case_id": linked["case_id"], "duplicate_of": original, "reason": "另一处管道"}))
+    desk.redeliver(
+        envelope(desk, "case.reported", linked),
+        envelope(
+            desk,
+            "case.duplicate_unlinked",
+            {"case_id": linked["case_id"], "duplicate_of": original, "reason": "另一处管道"},
+        ),
+    )
 
     case = desk.case(linked["case_id"])
     assert case["status"] == "dispatched"
@@ -26,8 +31,11 @@ def test_a_duplicate_unlinked_in_the_batch_that_reported_it_is_routed(desk):
 
 def test_a_case_reported_twice_in_one_batch_is_one_case_with_one_set_of_tasks(desk):
     first, second = desk.reported(), desk.reported(category="heating", title="暖气不热")
-    desk.redeliver(envelope(desk, "case.reported", first), envelope(desk, "case.reported", second),
-                   envelope(desk, "case.reported", first))  # the same case again, under a new event id
+    desk.redeliver(
+        envelope(desk, "case.reported", first),
+        envelope(desk, "case.reported", second),
+        envelope(desk, "case.reported", first),
+    )  # the same case again, under a new event id
 
     for data, department in ((first, "water"), (second, "housing")):
         case = desk.case(data["case_id"])
@@ -35,4 +43,8 @@ def test_a_case_reported_twice_in_one_batch_is_one_case_with_one_set_of_tasks(de
         assert [t["department"] for t in case["tasks"]] == [department]
         assert desk.types(data["case_id"]) == ["task.assigned", "case.dispatched"]
     assert desk.pending_timers(desk.case(first["case_id"])["tasks"][0]["id"]) == {
-        "acknowledge.due_soon", "acknowledge.overdue", "resolve.due_soon", "resolve.overdue"}
+        "acknowledge.due_soon",
+        "acknowledge.overdue",
+        "resolve.due_soon",
+        "resolve.overdue",
+    }

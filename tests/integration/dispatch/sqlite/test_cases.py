@@ -10,14 +10,16 @@ def test_a_case_no_rule_covers_goes_to_triage_and_a_whistle_dispatches_it(desk):
     assert desk.types(case_id) == ["case.triaged"]
     assert desk.get(f"/v1/tasks?case_id={case_id}").json["items"] == []
 
-    whistled = desk.post(f"/v1/cases/{case_id}/whistle", {"departments": ["property", "urban_mgmt", "fire"],
-                                                          "reason": "飞线充电", "lead": "urban_mgmt"})
+    whistled = desk.post(
+        f"/v1/cases/{case_id}/whistle",
+        {"departments": ["property", "urban_mgmt", "fire"], "reason": "飞线充电", "lead": "urban_mgmt"},
+    )
     assert whistled.status_code == 201, whistled.json
     roles = {t["department"]: t["role"] for t in whistled.json["tasks"]}
     assert roles == {"property": "assist", "urban_mgmt": "lead", "fire": "assist"}
     case = desk.case(case_id)
     assert case["status"] == "dispatched"
-    (_, dispatched), = desk.events("case.dispatched", case_id=case_id)
+    ((_, dispatched),) = desk.events("case.dispatched", case_id=case_id)
     assert (dispatched["lead"], sorted(dispatched["departments"])) == ("urban_mgmt", ["fire", "property", "urban_mgmt"])
 
 
@@ -53,9 +55,18 @@ def test_a_duplicate_is_not_dispatched_until_intake_unlinks_it(desk):
 
 def test_a_reported_case_delivered_twice_makes_one_set_of_tasks(desk):
     case_id = desk.report("building_safety")
-    envelope = desk.deliver("case.reported", {
-        "case_id": case_id, "number": "WS-2026-000001", "title": "t", "category": "building_safety",
-        "severity": "normal", "location": {"address": "a"}, "reported_at": desk.clock().isoformat()})
+    envelope = desk.deliver(
+        "case.reported",
+        {
+            "case_id": case_id,
+            "number": "WS-2026-000001",
+            "title": "t",
+            "category": "building_safety",
+            "severity": "normal",
+            "location": {"address": "a"},
+            "reported_at": desk.clock().isoformat(),
+        },
+    )
     desk.redeliver(envelope)
     assert len(desk.case(case_id)["tasks"]) == 2
 
@@ -68,7 +79,10 @@ def test_when_every_fallback_returns_it_the_case_goes_to_triage(desk):
     assert case["status"] == "triage"
     assert desk.events("case.triaged", case_id=case_id)[-1][1]["reason"] == "every department returned it"
     assert {t["department"]: t["status"] for t in case["tasks"]} == {
-        "housing": "returned", "urban_mgmt": "assigned", "street_office": "returned"}
+        "housing": "returned",
+        "urban_mgmt": "assigned",
+        "street_office": "returned",
+    }
 
 
 def test_a_returned_assist_task_just_ends_and_the_lead_resolves_the_case(desk):

@@ -10,13 +10,17 @@ def test_leaking_water_main_water_leads_staff_whistle_housing_and_property_all_r
     assert desk.types(case_id) == ["task.assigned", "case.dispatched"]
 
     clock.advance(hours=1)  # the coordination meeting: the street summons housing and the property company
-    whistled = desk.post(f"/v1/cases/{case_id}/whistle", {
-        "departments": ["housing", "property"], "reason": "协调会：管网在小区红线内", "respond_within_minutes": 60})
+    whistled = desk.post(
+        f"/v1/cases/{case_id}/whistle",
+        {"departments": ["housing", "property"], "reason": "协调会：管网在小区红线内", "respond_within_minutes": 60},
+    )
     assert whistled.status_code == 201, whistled.json
-    assert [(t["department"], t["role"]) for t in whistled.json["tasks"]] == [("housing", "assist"),
-                                                                              ("property", "assist")]
+    assert [(t["department"], t["role"]) for t in whistled.json["tasks"]] == [
+        ("housing", "assist"),
+        ("property", "assist"),
+    ]
     assert whistled.json["tasks"][0]["ack_due"] == clock.advance(minutes=60).isoformat()
-    (_, blown), = desk.events("case.whistle_blown")
+    ((_, blown),) = desk.events("case.whistle_blown")
     assert blown["departments"] == ["housing", "property"]
 
     clock.advance(minutes=-30)  # everyone reports for duty within the half hour
@@ -76,20 +80,21 @@ def test_shared_boundary_wall_housing_returns_it_the_fallback_department_resolve
 
 
 def test_burst_valve_at_seven_emergency_unanswered_escalates_then_is_handled_the_same_day(desk, clock):
-    case_id = desk.report("water_supply", "emergency", title="三不管楼栋阀门爆裂，244户停水，路面结冰",
-                          address="武泰闸社区某无物业楼栋")
+    case_id = desk.report(
+        "water_supply", "emergency", title="三不管楼栋阀门爆裂，244户停水，路面结冰", address="武泰闸社区某无物业楼栋"
+    )
     water = desk.task_of(case_id, "water")
     assert water["ack_due"] == "2026-06-03T07:30:00+00:00" and water["resolve_due"] == "2026-06-03T09:00:00+00:00"
 
     clock.advance(minutes=24)  # 80 % of the half hour
     assert desk.tick() == 1
-    (_, soon), = desk.events("task.due_soon")
+    ((_, soon),) = desk.events("task.due_soon")
     assert (soon["deadline"], soon["department"]) == ("acknowledge", "water")
     clock.advance(minutes=7)  # 07:31 and nobody has reported for duty
     desk.tick()
-    (_, overdue), = desk.events("task.overdue")
+    ((_, overdue),) = desk.events("task.overdue")
     assert (overdue["deadline"], overdue["due_at"]) == ("acknowledge", "2026-06-03T07:30:00+00:00")
-    (_, escalated), = desk.events("case.escalated")
+    ((_, escalated),) = desk.events("case.escalated")
     assert (escalated["level"], escalated["department"]) == (1, "water")
     assert desk.case(case_id)["escalation_level"] == 1
     listed = desk.get("/v1/tasks?overdue=true", "water").json["items"]
@@ -100,8 +105,10 @@ def test_burst_valve_at_seven_emergency_unanswered_escalates_then_is_handled_the
     acknowledged = desk.act(water, "acknowledge", {"note": "关闭总阀"})
     assert desk.events("task.acknowledged")[0][1]["within_deadline"] is False
     assert acknowledged["overdue"] is False
-    whistled = desk.post(f"/v1/cases/{case_id}/whistle", {"departments": ["property"], "reason": "抢修阀门",
-                                                          "respond_within_minutes": 15})
+    whistled = desk.post(
+        f"/v1/cases/{case_id}/whistle",
+        {"departments": ["property"], "reason": "抢修阀门", "respond_within_minutes": 15},
+    )
     property_task = whistled.json["tasks"][0]
     desk.act(property_task, "acknowledge", {})
     clock.advance(minutes=50)  # 08:30
@@ -125,14 +132,18 @@ def test_a_dissatisfied_resident_reopens_the_case_once_and_it_is_resolved_again(
 
     clock.advance(days=1)  # 回访: the resident says it still overflows
     desk.deliver("case.feedback_recorded", {"case_id": case_id, "satisfaction": "dissatisfied", "comment": "还在外溢"})
-    (_, reopened), = desk.events("case.reopened")
+    ((_, reopened),) = desk.events("case.reopened")
     assert reopened == {"case_id": case_id, "reason": "还在外溢", "by": "feedback"}
     again = desk.task_of(case_id, "drainage")
     assert (again["id"], again["status"]) == (task["id"], "assigned")
     assert again["ack_due"] == clock.advance(hours=2).isoformat()
     clock.advance(hours=-2)
-    assert desk.pending_timers(task["id"]) == {"acknowledge.due_soon", "acknowledge.overdue",
-                                               "resolve.due_soon", "resolve.overdue"}
+    assert desk.pending_timers(task["id"]) == {
+        "acknowledge.due_soon",
+        "acknowledge.overdue",
+        "resolve.due_soon",
+        "resolve.overdue",
+    }
     assert desk.case(case_id)["status"] == "dispatched"
 
     desk.act(again, "acknowledge", {})

@@ -29,8 +29,12 @@ def test_an_unanswered_emergency_escalates_to_the_district_and_no_further(desk, 
 def test_acknowledging_stops_the_acknowledge_alarms_and_completing_the_resolve_alarms(desk, clock):
     case_id = desk.report("water_supply", "urgent")
     task = desk.task_of(case_id, "water")
-    assert desk.pending_timers(task["id"]) == {"acknowledge.due_soon", "acknowledge.overdue",
-                                               "resolve.due_soon", "resolve.overdue"}
+    assert desk.pending_timers(task["id"]) == {
+        "acknowledge.due_soon",
+        "acknowledge.overdue",
+        "resolve.due_soon",
+        "resolve.overdue",
+    }
     desk.act(task, "acknowledge", {})
     clock.advance(hours=3)
     assert desk.tick() == 0
@@ -66,8 +70,9 @@ def test_tiers_are_configurable(tmp_path, clock):
         desk.close()
 
 
-@pytest.mark.parametrize("raw, problem", [("emergency=10m", "ACK/RESOLVE"), ("calm=1h/2h", "unknown severity"),
-                                          ("urgent=0s/1h", "positive")])
+@pytest.mark.parametrize(
+    "raw, problem", [("emergency=10m", "ACK/RESOLVE"), ("calm=1h/2h", "unknown severity"), ("urgent=0s/1h", "positive")]
+)
 def test_unclear_tiers_are_refused(raw, problem):
     with pytest.raises(ValueError, match=problem):
         parse_tiers(raw)

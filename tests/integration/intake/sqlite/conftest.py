@@ -28,10 +28,25 @@ class ReadModel:
 
     def add_case(self, **fields) -> str:
         case_id = str(uuid.uuid4())
-        values = dict(id=case_id, number=f"WS-2026-{uuid.uuid4().int % 10**6:06d}", status="reported",
-                      title="漏水", category="water_supply", severity="urgent", channel="web", address="伟业佳苑",
-                      media_urls=[], departments=[], notes=[], progress={}, reporter_count=1, reopen_count=0,
-                      reported_by="staff", created_at=T0, updated_at=T0)
+        values = dict(
+            id=case_id,
+            number=f"WS-2026-{uuid.uuid4().int % 10**6:06d}",
+            status="reported",
+            title="漏水",
+            category="water_supply",
+            severity="urgent",
+            channel="web",
+            address="伟业佳苑",
+            media_urls=[],
+            departments=[],
+            notes=[],
+            progress={},
+            reporter_count=1,
+            reopen_count=0,
+            reported_by="staff",
+            created_at=T0,
+            updated_at=T0,
+        )
         values.update(fields)
         with self.sessions() as session, session.begin():
             session.add(Case(**values))
@@ -39,8 +54,9 @@ class ReadModel:
 
     def event(self, event_type: str, case_id: str, minutes: float, **data) -> dict:
         """A dispatch event ``minutes`` after T0."""
-        return build_event(event_type, {"case_id": case_id, **data}, service="dispatch",
-                           time=T0 + timedelta(minutes=minutes))
+        return build_event(
+            event_type, {"case_id": case_id, **data}, service="dispatch", time=T0 + timedelta(minutes=minutes)
+        )
 
     def deliver(self, *envelopes: dict) -> None:
         for envelope in envelopes:
@@ -59,8 +75,15 @@ class ReadModel:
                 raise RuntimeError("failed after applying")
 
         settings = Settings.load("intake", {"BROKER_URL": "memory://", "DATABASE_URL": "sqlite://"})
-        consumer = Consumer(settings, self.sessions, inbox, self.outbox, dict.fromkeys(handlers.HANDLERS, handle),
-                            preload=handlers.preload, clock=lambda: T0)
+        consumer = Consumer(
+            settings,
+            self.sessions,
+            inbox,
+            self.outbox,
+            dict.fromkeys(handlers.HANDLERS, handle),
+            preload=handlers.preload,
+            clock=lambda: T0,
+        )
         return [outcome for _message, outcome, _error in consumer.apply([bus_message(e) for e in envelopes])]
 
     def case(self, case_id: str) -> Case:

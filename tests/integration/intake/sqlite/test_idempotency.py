@@ -32,8 +32,14 @@ def store(tmp_path):
 
         with sessions() as session, session.begin():
             return IdempotencyStore(table, ttl=timedelta(hours=24)).run(
-                session, caller=caller, endpoint=endpoint, key=key, body_fingerprint=fingerprint(body),
-                now=now, work=work)
+                session,
+                caller=caller,
+                endpoint=endpoint,
+                key=key,
+                body_fingerprint=fingerprint(body),
+                now=now,
+                work=work,
+            )
 
     yield run, calls, sessions, table
     engine.dispose()
@@ -69,8 +75,15 @@ def test_work_that_fails_is_not_remembered(store):
     run, calls, sessions, table = store
 
     with pytest.raises(RuntimeError), sessions() as session, session.begin():
-        IdempotencyStore(table).run(session, caller="alice", endpoint="e", key="k", body_fingerprint="f", now=NOW,
-                                    work=lambda: (_ for _ in ()).throw(RuntimeError("boom")))
+        IdempotencyStore(table).run(
+            session,
+            caller="alice",
+            endpoint="e",
+            key="k",
+            body_fingerprint="f",
+            now=NOW,
+            work=lambda: (_ for _ in ()).throw(RuntimeError("boom")),
+        )
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(table)) == 0
 
@@ -106,8 +119,15 @@ def test_a_worker_forgets_expired_keys(tmp_path, service):
     table = runtime.metadata.tables["idempotency_keys"]
     with runtime.transaction() as session:
         for key, age in (("old", 30), ("new", 1)):
-            IdempotencyStore(table).run(session, caller="a", endpoint="e", key=key, body_fingerprint="f",
-                                        now=NOW - timedelta(hours=age), work=lambda: StoredResponse(201, {}))
+            IdempotencyStore(table).run(
+                session,
+                caller="a",
+                endpoint="e",
+                key=key,
+                body_fingerprint="f",
+                now=NOW - timedelta(hours=age),
+                work=lambda: StoredResponse(201, {}),
+            )
     [purge] = [t for t in worker.timers if t.name == "purge-idempotency-keys"]
     assert purge.run(runtime, NOW) == 1
     with runtime.transaction() as session:

@@ -21,18 +21,43 @@ def lifecycle(model, case_id):
     due = DUE.isoformat()
     task = {"severity": "urgent", "ack_due": (T0 + timedelta(hours=2)).isoformat(), "resolve_due": due}
     return [
-        model.event("case.dispatched", case_id, 1, severity="urgent", lead="water",
-                    departments=["water", "property"], resolve_due=due),
-        model.event("task.assigned", case_id, 1.01, task_id=WATER_TASK, department="water", role="lead",
-                    version=1, **task),
-        model.event("task.assigned", case_id, 1.02, task_id=PROPERTY_TASK, department="property", role="assist",
-                    version=1, **task),
-        model.event("task.acknowledged", case_id, 20, task_id=WATER_TASK, department="water", version=2,
-                    note="已到现场"),
-        model.event("task.progressed", case_id, 60, task_id=WATER_TASK, department="water", version=3,
-                    note="关闸抢修，联系人 13900001111"),
-        model.event("task.completed", case_id, 200, task_id=WATER_TASK, department="water", version=4,
-                    resolution="已更换阀门"),
+        model.event(
+            "case.dispatched",
+            case_id,
+            1,
+            severity="urgent",
+            lead="water",
+            departments=["water", "property"],
+            resolve_due=due,
+        ),
+        model.event(
+            "task.assigned", case_id, 1.01, task_id=WATER_TASK, department="water", role="lead", version=1, **task
+        ),
+        model.event(
+            "task.assigned",
+            case_id,
+            1.02,
+            task_id=PROPERTY_TASK,
+            department="property",
+            role="assist",
+            version=1,
+            **task,
+        ),
+        model.event(
+            "task.acknowledged", case_id, 20, task_id=WATER_TASK, department="water", version=2, note="已到现场"
+        ),
+        model.event(
+            "task.progressed",
+            case_id,
+            60,
+            task_id=WATER_TASK,
+            department="water",
+            version=3,
+            note="关闸抢修，联系人 13900001111",
+        ),
+        model.event(
+            "task.completed", case_id, 200, task_id=WATER_TASK, department="water", version=4, resolution="已更换阀门"
+        ),
         model.event("task.completed", case_id, 201, task_id=PROPERTY_TASK, department="property", version=2),
         model.event("case.resolved", case_id, 201.5),
         model.event("case.closed", case_id, 300, note="社区核实销号"),
@@ -40,8 +65,12 @@ def lifecycle(model, case_id):
 
 
 def public(case):
-    return {"status": case.status, "departments": case.departments, "expected_at": case.expected_at,
-            "notes": [(n["event"], n["at"], n["note"]) for n in case.notes]}
+    return {
+        "status": case.status,
+        "departments": case.departments,
+        "expected_at": case.expected_at,
+        "notes": [(n["event"], n["at"], n["note"]) for n in case.notes],
+    }
 
 
 @pytest.fixture
@@ -56,8 +85,16 @@ def test_events_in_order_lead_to_closed(model, in_order):
     assert in_order["departments"] == ["property", "water"]
     assert in_order["expected_at"] == DUE
     assert [n[0] for n in in_order["notes"]] == [
-        "case.dispatched", "task.assigned", "task.assigned", "task.acknowledged", "task.progressed",
-        "task.completed", "task.completed", "case.resolved", "case.closed"]
+        "case.dispatched",
+        "task.assigned",
+        "task.assigned",
+        "task.acknowledged",
+        "task.progressed",
+        "task.completed",
+        "task.completed",
+        "case.resolved",
+        "case.closed",
+    ]
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -116,9 +153,19 @@ def test_reopening_moves_a_resolved_case_back_to_dispatched_then_work_resumes(mo
     assert model.case(case_id).status == "resolved"
     new_due = T0 + timedelta(days=2)
     reopened = model.event("case.reopened", case_id, 400, reason="居民不满意", by="feedback")
-    model.deliver(reopened,
-                  model.event("task.reopened", case_id, 400.1, task_id=WATER_TASK, department="water", version=5,
-                              ack_due=(T0 + timedelta(hours=30)).isoformat(), resolve_due=new_due.isoformat()))
+    model.deliver(
+        reopened,
+        model.event(
+            "task.reopened",
+            case_id,
+            400.1,
+            task_id=WATER_TASK,
+            department="water",
+            version=5,
+            ack_due=(T0 + timedelta(hours=30)).isoformat(),
+            resolve_due=new_due.isoformat(),
+        ),
+    )
     case = model.case(case_id)
     assert (case.status, case.reopen_count, case.expected_at) == ("dispatched", 1, new_due)
     model.deliver(reopened, events[7])  # the reopening again, and the old resolution late
@@ -129,8 +176,10 @@ def test_reopening_moves_a_resolved_case_back_to_dispatched_then_work_resumes(mo
 
 def test_events_at_the_same_instant_keep_the_one_further_along(model):
     case_id = model.add_case()
-    model.deliver(model.event("case.resolved", case_id, 5),
-                  model.event("task.completed", case_id, 5, task_id=WATER_TASK, department="water"))
+    model.deliver(
+        model.event("case.resolved", case_id, 5),
+        model.event("task.completed", case_id, 5, task_id=WATER_TASK, department="water"),
+    )
     assert model.case(case_id).status == "resolved"
 
 
@@ -138,11 +187,28 @@ def test_a_returned_task_drops_its_department_and_the_fallback_appears(model):
     case_id = model.add_case()
     events = lifecycle(model, case_id)
     fallback_task = str(uuid.uuid4())
-    returned = model.event("task.returned", case_id, 30, task_id=PROPERTY_TASK, department="property", version=2,
-                           reason_code="unclear_ownership", reason="产权不清")
-    assigned = model.event("task.assigned", case_id, 30.1, task_id=fallback_task, department="street_office",
-                           role="assist", version=1, severity="urgent", ack_due=DUE.isoformat(),
-                           resolve_due=DUE.isoformat())
+    returned = model.event(
+        "task.returned",
+        case_id,
+        30,
+        task_id=PROPERTY_TASK,
+        department="property",
+        version=2,
+        reason_code="unclear_ownership",
+        reason="产权不清",
+    )
+    assigned = model.event(
+        "task.assigned",
+        case_id,
+        30.1,
+        task_id=fallback_task,
+        department="street_office",
+        role="assist",
+        version=1,
+        severity="urgent",
+        ack_due=DUE.isoformat(),
+        resolve_due=DUE.isoformat(),
+    )
     model.deliver(returned, assigned, *events[:3])  # the return arrives before the assignment it ends
     assert model.case(case_id).departments == ["street_office", "water"]
 
@@ -169,8 +235,17 @@ def test_notes_mask_phone_numbers_typed_by_departments(model):
 
 
 def test_events_for_cases_intake_does_not_have_are_ignored(model):
-    model.deliver(model.event("case.dispatched", str(uuid.uuid4()), 1, severity="urgent", lead="water",
-                              departments=["water"], resolve_due=DUE.isoformat()))
+    model.deliver(
+        model.event(
+            "case.dispatched",
+            str(uuid.uuid4()),
+            1,
+            severity="urgent",
+            lead="water",
+            departments=["water"],
+            resolve_due=DUE.isoformat(),
+        )
+    )
 
 
 def test_intake_does_not_handle_its_own_events():
