@@ -5,8 +5,6 @@ audit's part of compose, `whistle migrate audit` and `whistle audit grant` as th
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import os
 import shutil
 import subprocess
@@ -16,6 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import psycopg
 import pytest
+from scramp import ScramMechanism
 
 from tests import infra
 from tests.e2e.deploy.files import INIT_SCRIPT, SERVICES
@@ -40,13 +39,18 @@ def _whistle() -> str:
 
 
 def _password_is(verifier: str, password: str) -> bool:
-    """Whether PostgreSQL's stored ``verifier`` (pg_authid.rolpassword, SCRAM-SHA-256) is of ``password``."""
+    """Whether PostgreSQL's stored ``verifier`` (pg_authid.rolpassword, SCRAM-SHA-256) is of ``password``.
+
+    The verifier is ``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`` (RFC 5803's
+    layout); scramp derives the keys that ``password`` gives with that salt and count.
+    """
     assert verifier.startswith("SCRAM-SHA-256$"), verifier[:14]
     iterations_salt, keys = verifier.removeprefix("SCRAM-SHA-256$").split("$")
     iterations, salt = iterations_salt.split(":")
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
-    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-    return base64.b64encode(hashlib.sha256(client_key).digest()).decode() == keys.split(":")[0]
+    _, stored_key, server_key, _ = ScramMechanism("SCRAM-SHA-256").make_auth_info(
+        password, iteration_count=int(iterations), salt=base64.b64decode(salt)
+    )
+    return [base64.b64encode(key).decode() for key in (stored_key, server_key)] == keys.split(":")
 
 
 _TRAIL_ROW = (
