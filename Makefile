@@ -46,11 +46,11 @@ test-faults: $(STAMP) ## the bus under faults: processes killed, broker and Post
 	WHISTLE_REQUIRE_BROKER=1 $(PYTEST) tests/integration/faults -q
 
 lint: $(STAMP) ## ruff check and ruff format --check
-	$(BIN)/ruff check services tests bench
-	$(BIN)/ruff format --check services tests bench
+	$(BIN)/ruff check services tests bench tools
+	$(BIN)/ruff format --check services tests bench tools
 
-contract: ## check a running server against API.md (BASE_URL=http://127.0.0.1:8000)
-	../shared/tools/contract-check $${BASE_URL:-http://127.0.0.1:8000}
+contract: $(STAMP) ## check a running server against docs/api.md (BASE_URL=http://127.0.0.1:8000)
+	$(BIN)/python tools/contract.py $${BASE_URL:-http://127.0.0.1:8000}
 
 $(BENCH_STAMP): pyproject.toml
 	$(BENCH_PYTHON) -m venv $(BENCH_VENV)

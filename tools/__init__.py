@@ -1,0 +1,1 @@
+"""Developer scripts (``make contract``); not part of the installed package."""
