@@ -1,4 +1,4 @@
-"""`whistle bench --burst N [--py-spy]`: where a case's CPU goes. The platform as in `make bench`,
+"""`python -m bench --burst N [--py-spy]`: where a case's CPU goes. The platform as in `make bench`,
 one burst of N cases as fast as intake takes them, followed until every case is through audit; then
 the CPU a case cost in each process, PostgreSQL, RabbitMQ and the whole machine, the transactions
 and rows a case cost in each service's database, and the tables those rows were read from, and how.

@@ -5,7 +5,7 @@
 (bench/micro_notify.py), dispatch (bench/micro_dispatch.py), audit (bench/micro_audit.py). Each part
 gets its own PostgreSQL databases, dropped at the end whatever happens; one part failing is reported
 as that part's failure and the others still run. Load goes to 127.0.0.1 only, bounded in count and
-time. ``whistle bench --micro-only [--quick]`` runs just this.
+time. ``python -m bench --micro-only [--quick]`` runs just this.
 """
 
 from __future__ import annotations

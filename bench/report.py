@@ -1,4 +1,4 @@
-"""Figures from raw timings: percentiles, the terminal table, the JSON file and the chart."""
+"""Figures from raw timings: percentiles, the terminal tables and summary, the JSON file and the chart."""
 
 from __future__ import annotations
 
@@ -63,3 +63,90 @@ def chart(path: Path, open_loop: list[dict]) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def summary(r: dict) -> str:
+    broker, http = r["floor_broker"], r["floor_http"]
+    python = f"Python {r['machine']['python']} ({r['machine'].get('python_executable', '?')})"
+    lines = [
+        python,
+        f"Floors: broker publish+confirm → consume+ack {broker['end_to_end_per_s']} msg/s; "
+        f"bare Flask/gunicorn {http['max_per_s']} req/s",
+        "",
+    ]
+    rows = []
+    for phase in r["open_loop"]:
+        s = phase["stages"]
+        floor_p99 = http["open_loop"].get(str(phase["rate"]), {}).get("p99")
+        rows.append(
+            [
+                f"{phase['rate']:g}/s",
+                f"{phase['completed']}/{phase['accepted']}",
+                s["post"]["p50"],
+                s["post"]["p99"],
+                floor_p99,
+                s["accepted_to_task"]["p99"],
+                s["accepted_to_webhook"]["p50"],
+                s["accepted_to_webhook"]["p99"],
+                s["accepted_to_audit"]["p99"],
+            ]
+        )
+    lines.append(
+        table(
+            rows,
+            [
+                "load",
+                "through",
+                "POST p50",
+                "POST p99",
+                "echo p99",
+                "→task p99",
+                "→hook p50",
+                "→hook p99",
+                "→audit p99",
+            ],
+        )
+    )
+    c, b, cpus = r["closed_loop"], r["burst"], r["machine"]["cpus"]
+    lines += [
+        "",
+        f"Closed loop: {c['accepted_per_s']} cases/s accepted, {c['through_audit_per_s']} cases/s "
+        f"through audit ({c['through_audit_per_s'] / http['max_per_s']:.2f} of the bare Flask floor)",
+        f"Burst: {b['accepted']}/{b['cases']} accepted in {b['submit_s']} s, drained "
+        f"{b['drain_after_last_accept_s']} s after the last, {b['through_audit_per_s']} cases/s, "
+        f"lost {b['lost']}",
+        *phase_cost("Closed loop", c, cpus),
+        *phase_cost("Burst", b, cpus),
+        "",
+        table(
+            [[n, p["peak_rss_mb"], p["cpu_ms_per_case"]] for n, p in r["processes"].items()],
+            ["process", "peak RSS MB", "CPU ms/case"],
+        ),
+        f"CPU per case, all Whistle processes: {r['cpu_ms_per_case_total']} ms; PostgreSQL "
+        f"{r['infrastructure_cpu_ms_per_case']['postgresql']} ms, RabbitMQ "
+        f"{r['infrastructure_cpu_ms_per_case']['rabbitmq']} ms; the whole machine "
+        f"{r['machine_cpu_ms_per_case']} ms",
+    ]
+    return "\n".join(lines)
+
+
+def phase_cost(name: str, phase: dict, cpus: int) -> list[str]:
+    """Where a case's CPU went over a saturated phase, and the most cases/s the machine's cores
+    carry at that cost. Nothing for results written before phases were metered."""
+    cpu = phase.get("cpu")
+    if cpu is None:
+        return []
+    machine = cpu["machine_cpu_ms_per_case"]
+    processes = ", ".join(f"{process} {ms:.2f}" for process, ms in cpu["cpu_ms_per_case"].items() if ms >= 0.05)
+    infrastructure = cpu["infrastructure_cpu_ms_per_case"]
+    measuring = "".join(f", {part} {ms:.2f}" for part, ms in cpu.get("measuring_cpu_ms_per_case", {}).items())
+    return [
+        f"{name}, CPU ms a case: Whistle {cpu['whistle_cpu_ms_per_case']} ({processes}); PostgreSQL "
+        f"{infrastructure['postgresql']:.2f}, RabbitMQ {infrastructure['rabbitmq']:.2f}{measuring}; "
+        f"the machine {machine}, {100 * cpu['machine_busy_share']:.0f} % busy: at that cost {cpus} cores "
+        f"carry at most {cpus * 1000 / max(machine, 1e-9):.0f} cases/s"
+    ]
+
+
+def dump(path: Path) -> None:
+    print(summary(json.loads(path.read_text())))

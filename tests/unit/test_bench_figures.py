@@ -4,7 +4,7 @@ ceiling a saturated phase's CPU a case sets."""
 from __future__ import annotations
 
 from bench import procs
-from bench.cli import phase_cost
+from bench.report import phase_cost
 
 
 def test_a_process_tree_is_walked_depth_first_in_pid_order():
