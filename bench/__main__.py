@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import report
@@ -63,17 +64,23 @@ def run_bench(args) -> int:
 def run_micro_only(args) -> int:
     from .micro import run_micro
     from .micro import summary as micro_summary
+    from .run import commit
 
     out = Path(args.out)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    started = time.time()
+    started, began = datetime.now(UTC).isoformat(), time.time()
+    version = commit()
     results = run_micro(args.quick, out / f"micro-{stamp}")
-    report.write_json(
-        out / f"micro-{stamp}.json",
-        {"quick": args.quick, "wall_s": round(time.time() - started, 1), "results": results},
-    )
+    data = {
+        "started": started,
+        "commit": version,
+        "quick": args.quick,
+        "wall_s": round(time.time() - began, 1),
+        "results": results,
+    }
+    report.write_json(out / f"micro-{stamp}.json", data)
     print(micro_summary(results))
-    print(f"\nwritten: {out / f'micro-{stamp}.json'} ({time.time() - started:.0f} s)")
+    print(f"\nwritten: {out / f'micro-{stamp}.json'} ({time.time() - began:.0f} s)")
     return 0 if all(r.get("pass") is not False for r in results.values()) else 1
 
 
