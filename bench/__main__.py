@@ -57,6 +57,8 @@ def run_bench(args) -> int:
     charted = report.chart(out / "latency.png", results["open_loop"])
     print(report.summary(results))
     print(f"\nwritten: {out / 'latest.json'}" + (f", {out / 'latency.png'}" if charted else ""))
+    report.write_readme(results)
+    print(f"rewritten: {report.README}, its latest figures")
     return 0
 
 
@@ -81,6 +83,8 @@ def run_micro_only(args) -> int:
     report.write_json(out / f"micro-{stamp}.json", data)
     print(micro_summary(results))
     print(f"\nwritten: {out / f'micro-{stamp}.json'} ({time.time() - began:.0f} s)")
+    report.write_readme(data)
+    print(f"rewritten: {report.README}, its per-service figures")
     return 0 if all(r.get("pass") is not False for r in results.values()) else 1
 
 

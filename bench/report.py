@@ -175,10 +175,12 @@ def ratio(value: float | None, floor: float | None) -> str | None:
 
 
 def started_at(results: dict) -> str:
-    """When a run started, to the minute in UTC ("2026-11-29 21:17 UTC"), or "at an unknown time"."""
+    """When a run started, to the minute in UTC ("2026-11-29 21:17 UTC"); a date alone as it is."""
     started = results.get("started")
     if not started:
         return "at an unknown time"
+    if "T" not in started:
+        return started
     return datetime.fromisoformat(started).strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -317,15 +319,21 @@ def cost_rows(r: dict) -> list[list]:
                     f"{ceiling(cpu, r['machine']['cpus']):.0f} cases/s",
                     cpu["whistle_cpu_ms_per_case"],
                     *infrastructure(cpu["infrastructure_cpu_ms_per_case"]),
-                    f"{sum(cpu.get('measuring_cpu_ms_per_case', {}).values()):.2f}",
+                    two_places(sum(cpu["measuring_cpu_ms_per_case"].values()))
+                    if "measuring_cpu_ms_per_case" in cpu
+                    else None,
                 ]
             )
     whole = [r["machine_cpu_ms_per_case"], None, None, r["cpu_ms_per_case_total"]]
     return [*rows, ["the whole run", *whole, *infrastructure(r["infrastructure_cpu_ms_per_case"]), None]]
 
 
-def infrastructure(ms: dict) -> list[str]:
-    return [f"{ms['postgresql']:.2f}", f"{ms['rabbitmq']:.2f}"]
+def infrastructure(ms: dict) -> list[str | None]:
+    return [two_places(ms.get("postgresql")), two_places(ms.get("rabbitmq"))]
+
+
+def two_places(ms: float | None) -> str | None:
+    return None if ms is None else f"{ms:.2f}"
 
 
 def yes(met: bool) -> str:

@@ -157,7 +157,7 @@ def test_the_latest_figures_stand_beside_their_floors_with_the_ratio_and_the_tar
     ]
     # Only the closed loop was metered: its ceiling, then the whole run's figures; no cost row for the burst.
     assert rows_of(markdown, "closed loop")[1] == [
-        "closed loop", "8.0", "95 %", "250 cases/s", "3.12", "2.54", "0.97", "0.00"
+        "closed loop", "8.0", "95 %", "250 cases/s", "3.12", "2.54", "0.97", "—"
     ]  # fmt: skip
     assert rows_of(markdown, "the whole run") == [["the whole run", "9.52", "—", "—", "5.95", "1.91", "0.90", "—"]]
     assert [row[0] for row in rows_of(markdown, "burst")] == ["burst of 1,000, through audit"]
