@@ -143,7 +143,7 @@ def summary(r: dict) -> str:
 
 def phase_cost(name: str, phase: dict, cpus: int) -> list[str]:
     """Where a case's CPU went over a saturated phase, and the most cases/s the machine's cores
-    carry at that cost. Nothing for results written before phases were metered."""
+    carry at that cost. Nothing for results without the phase's CPU figures."""
     cpu = phase.get("cpu")
     if cpu is None:
         return []

@@ -419,8 +419,8 @@ def commit() -> str | None:
 
 
 def machine() -> dict:
-    # The interpreter's path says which build ran the platform: the same code costs about a fifth
-    # more CPU on a build without profile-guided optimisation (the Makefile's BENCH_PYTHON).
+    # The interpreter's path says which build ran the platform: the same code costs more CPU on a
+    # build without profile-guided optimisation (bench/README.md, "The interpreter").
     return {
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],

@@ -46,7 +46,7 @@ def test_the_measuring_is_named_when_the_results_have_it():
     assert "RabbitMQ 0.97, load generator 0.41, receiver and bench 0.26; the machine 12.5" in line
 
 
-def test_results_written_before_phases_were_metered_add_no_line():
+def test_results_without_a_phase_s_cpu_figures_add_no_line():
     assert phase_cost("Burst", {"through_audit_per_s": 160.0}, cpus=2) == []
 
 
