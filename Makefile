@@ -59,10 +59,10 @@ $(BENCH_STAMP): pyproject.toml
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP) ## the benchmark: the platform as real processes under load (bench/README.md)
-	$(BENCH_VENV)/bin/whistle bench
+	$(BENCH_VENV)/bin/python -m bench
 
 bench-quick: $(BENCH_STAMP) ## the benchmark in under two minutes
-	$(BENCH_VENV)/bin/whistle bench --quick
+	$(BENCH_VENV)/bin/python -m bench --quick
 
 clean: ## remove the venv and local data
 	rm -rf $(VENV) $(BENCH_VENV) var .pytest_cache

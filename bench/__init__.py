@@ -1,1 +1,1 @@
-"""`make bench` / `whistle bench`: the platform as real processes under load (see README.md)."""
+"""`make bench` / `python -m bench`: the platform as real processes under load (see README.md)."""

@@ -1,10 +1,11 @@
-"""`whistle bench --burst N [--py-spy]`: where a case's CPU goes. The platform as in `make bench`,
+"""`python -m bench --burst N [--py-spy]`: where a case's CPU goes. The platform as in `make bench`,
 one burst of N cases as fast as intake takes them, followed until every case is through audit; then
 the CPU a case cost in each process, PostgreSQL, RabbitMQ and the whole machine, the transactions
 and rows a case cost in each service's database, and the tables those rows were read from, and how.
 With ``--py-spy`` every worker and intake's web workers are sampled meanwhile (py-spy, only while
-holding the GIL), and their collapsed stacks written beside the run for a flame graph. The figures
-before and after each change in bench/README.md come from runs of this."""
+holding the GIL), and their collapsed stacks written beside the run for a flame graph. To compare two
+versions of the code, run it for each, one right after the other (bench/README.md, "Every figure
+beside a floor")."""
 
 from __future__ import annotations
 
@@ -128,7 +129,7 @@ def run_burst(count: int, py_spy: bool, out_dir: Path) -> int:
         f"  {'whole machine':18s} {cost['machine_cpu_ms_per_case']:6.2f}, "
         f"{100 * cost['machine_busy_share']:.0f} % of its cores busy"
     )
-    # This machine's speed moves by up to a third between runs minutes apart. RabbitMQ carries the
+    # This machine's speed moves between runs minutes apart. RabbitMQ carries the
     # same messages a case whatever Whistle's Python does, so for a change that leaves the messaging
     # alone, Whistle's CPU relative to RabbitMQ's compares two runs better than milliseconds do.
     whistle = cost["whistle_cpu_ms_per_case"]

@@ -8,9 +8,9 @@ from dispatch's consumer, and one ``notification.sent`` a task as notify's sende
 fields, built here: the sender would need a webhook receiver). The same events every run, whatever
 is measured. Then ``--service S`` applies a warm-up and then the events S consumes, in the order
 they were made, in batches of 50 (``--batch``; under load a batch holds what arrives within the
-consumer's linger, 7–50 events), through S's consumer (``Consumer.apply``: the
-transaction, the inbox, the preloading and the handlers; not the broker, which RabbitMQ's floor in
-`make bench` measures). Run it twice under callgrind, with ``--count 0`` and without:
+consumer's linger), through S's consumer (``Consumer.apply``: the transaction, the inbox, the
+preloading and the handlers; not the broker, which RabbitMQ's floor in `make bench` measures).
+Run it twice under callgrind, with ``--count 0`` and without:
 
     valgrind --tool=callgrind --callgrind-out-file=/dev/null \
         .venv-bench/bin/python -m bench.consumers --service audit --count 0

@@ -5,7 +5,7 @@
 (bench/micro_notify.py), dispatch (bench/micro_dispatch.py), audit (bench/micro_audit.py). Each part
 gets its own PostgreSQL databases, dropped at the end whatever happens; one part failing is reported
 as that part's failure and the others still run. Load goes to 127.0.0.1 only, bounded in count and
-time. ``whistle bench --micro-only [--quick]`` runs just this.
+time. ``python -m bench --micro-only [--quick]`` runs just this.
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ def run_micro(quick: bool, workdir: Path) -> dict:
     return results
 
 
-def summary(results: dict) -> str:
+def rows(results: dict) -> list[list]:
+    """One row a figure: its name, value, target, verdict, floor and ratio (``skipped`` or ``error``
+    in the value's place)."""
     rows = []
     for name, r in results.items():
         if "skipped" in r or "error" in r:
@@ -62,4 +64,23 @@ def summary(results: dict) -> str:
                 r["ratio"],
             ]
         )
-    return report.table(rows, ["figure", "value", "target", "", "floor", "ratio"])
+    return rows
+
+
+HEADERS = ["figure", "value", "target", "", "floor", "ratio"]
+
+
+def summary(results: dict) -> str:
+    return report.table(rows(results), HEADERS)
+
+
+def markdown(data: dict) -> str:
+    """A ``--micro-only`` results file (``{started, commit, quick, wall_s, results}``) for bench/README.md."""
+    quick = " --quick" if data.get("quick") else ""
+    commit = f" at {data['commit']}" if data.get("commit") else ""
+    intro = (
+        f"`python -m bench --micro-only{quick}`{commit}, started {report.started_at(data)}: {data['wall_s']:g} s. "
+        "Each figure beside its floor measured in the same run, and its ratio to it."
+    )
+    headers = ["figure", "value", "target", "met", "floor (same run)", "ratio"]
+    return f"{intro}\n\n{report.markdown_table(rows(data['results']), headers)}"

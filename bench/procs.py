@@ -13,8 +13,8 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 def children_by_parent() -> dict[int, list[int]]:
     """Every process's children, from one pass over /proc: the memory sampler takes a snapshot
-    every second while the platform runs, and a pass per process it follows cost the machine a
-    few per cent of a core."""
+    every second while the platform runs, and a pass per process it follows would cost the machine
+    a few per cent of a core."""
     found: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

@@ -43,7 +43,12 @@ class Bench:
         self.workdir = out_dir / f"run-{self.run_id}"
         self.databases: dict[str, str] = {}
         self.vhost = f"whistle-bench-{self.run_id}"
-        self.results: dict = {"started": datetime.now(UTC).isoformat(), "quick": quick, "machine": machine()}
+        self.results: dict = {
+            "started": datetime.now(UTC).isoformat(),
+            "commit": commit(),
+            "quick": quick,
+            "machine": machine(),
+        }
         self.peak_rss: dict[str, float] = {}
         self.offset = 0  # case numbers already used (each run's cases get addresses of their own)
         self.submitted = 0  # requests the load generator made
@@ -402,9 +407,20 @@ def autovacuum_naptime() -> float:
         return float(conn.execute("SELECT setting FROM pg_settings WHERE name = 'autovacuum_naptime'").fetchone()[0])
 
 
+def commit() -> str | None:
+    """The checkout's commit (``-dirty`` with uncommitted changes), so that figures name the code that ran."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=7"], cwd=ROOT, capture_output=True, text=True
+        )
+    except OSError:
+        return None
+    return described.stdout.strip() or None
+
+
 def machine() -> dict:
-    # The interpreter's path says which build ran the platform: the same code costs about a fifth
-    # more CPU on a build without profile-guided optimisation (the Makefile's BENCH_PYTHON).
+    # The interpreter's path says which build ran the platform: the same code costs more CPU on a
+    # build without profile-guided optimisation (bench/README.md, "The interpreter").
     return {
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],

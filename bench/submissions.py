@@ -1,9 +1,9 @@
 """Instructions a submitted case costs intake's web app, counted rather than timed.
 
-This machine's speed moves by a third between runs minutes apart, so a change of a few per cent to
-one process cannot be shown with CPU seconds. Valgrind's callgrind counts the instructions a
-process executes, which do not depend on how fast the machine is today: the same code gives the
-same count to within a fraction of a per cent. This script submits the load generator's cases
+This machine's speed moves between runs minutes apart by more than a change of a few per cent to
+one process, so such a change cannot be shown with CPU seconds. Valgrind's callgrind counts the
+instructions a process executes, which do not depend on how fast the machine is today: the same
+code gives the same count to within a fraction of a per cent. This script submits the load generator's cases
 through intake's Flask app in this process (its test client, on a fresh PostgreSQL database),
 after a fixed warm-up; run it twice under callgrind with different counts, and the difference,
 divided by the difference in cases, is what one submission costs — the warm-up, the imports and

@@ -18,7 +18,7 @@ import sys
 
 from services.common.config import SERVICES, Settings
 
-EXTENSIONS = ("services.audit.cli", "bench.cli")
+EXTENSIONS = ("services.audit.cli",)
 
 
 def cmd_migrate(args) -> int:
