@@ -23,13 +23,14 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from .batches import BatchApplier, Clock, DatabaseUnavailable, Handler, HandlerContext, Outcome, Preloader
-from .broker import CONNECTION_ERRORS, Publisher, close_connection, connect, open_publisher
+from .broker import Publisher, open_publisher
 from .catalogue import CATALOGUE
 from .config import Settings
 from .cpu_load import CpuLoad, linger_for
 from .db import utcnow
 from .metrics import WorkerMetrics
 from .outbox import Outbox
+from .reconnect import run_connected
 from .retries import RetryRouting
 from .topology import Topology
 
@@ -69,28 +70,8 @@ class Consumer:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.service}-handler")
 
     def run(self, stop: threading.Event) -> None:
-        backoff = 0.5
-        while not stop.is_set():
-            conn = None
-            broken = False
-            try:
-                conn = connect(self.settings)
-                if backoff > 0.5:
-                    log.info("consumer %s: broker connection restored", self.service)
-                backoff = 0.5
-                self._open(conn, stop)()
-            except CONNECTION_ERRORS as exc:
-                broken = True
-                log.warning(
-                    "consumer %s: broker connection lost (%s); reconnecting in %.1fs", self.service, exc, backoff
-                )
-            finally:
-                if conn is not None:
-                    # Unacked messages go back to the queue when the connection closes.
-                    close_connection(conn, broken=broken)
-            if broken:
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 10)
+        name = f"consumer {self.service}"
+        run_connected(self.settings, stop, self._open, log=log, name=name, lost="broker connection lost")
         self._executor.shutdown(wait=True)
 
     def apply(self, batch: list[Message]) -> list[Outcome]:
