@@ -81,7 +81,7 @@ def connect(settings: Settings) -> Connection:
 
 @dataclass(frozen=True)
 class Outgoing:
-    message_id: str
+    message_id: str | None  # None only for a republished message that came without one
     routing_key: str
     body: bytes
     exchange: str
@@ -90,8 +90,8 @@ class Outgoing:
 
 @dataclass
 class PublishResult:
-    confirmed: set[str] = field(default_factory=set)
-    failed: dict[str, str] = field(default_factory=dict)  # message id → why (returned, nacked)
+    confirmed: set[str | None] = field(default_factory=set)
+    failed: dict[str | None, str] = field(default_factory=dict)  # message id → why (returned, nacked)
 
 
 class Publisher:
@@ -150,9 +150,9 @@ class AmqpPublisher(Publisher):
     def _settle(self, delivery_tag: int, multiple: bool, failure: str | None) -> None:
         tags = [t for t in self._pending if t <= delivery_tag] if multiple else [delivery_tag]
         for tag in tags:
-            message_id = self._pending.pop(tag, None)
-            if message_id is None:
+            if tag not in self._pending:
                 continue
+            message_id = self._pending.pop(tag)  # None for a republished message that had no id
             if failure is None and message_id not in self._result.failed:
                 self._result.confirmed.add(message_id)
             elif failure is not None:
@@ -166,9 +166,7 @@ class AmqpPublisher(Publisher):
 
     def _on_return(self, exc, exchange, routing_key, message) -> None:
         # basic.return arrives before the basic.ack of the same message.
-        message_id = message.properties.get("message_id")
-        if message_id is not None:
-            self._result.failed[message_id] = f"unroutable: {exchange}/{routing_key} ({exc})"
+        self._result.failed[message.properties.get("message_id")] = f"unroutable: {exchange}/{routing_key} ({exc})"
 
     def publish_batch(self, messages: list[Outgoing]) -> PublishResult:
         if self.broken:

@@ -27,8 +27,8 @@ from kombu import Connection
 
 from .broker import close_connection, connect, queue_depth
 from .config import Settings
-from .consumer import ATTEMPT_HEADER, ERROR_HEADER, FAILED_AT_HEADER, ORIGIN_HEADER
 from .events import CONTENT_TYPE
+from .retries import ATTEMPT_HEADER, ERROR_HEADER, FAILED_AT_HEADER, ORIGIN_HEADER
 from .topology import Topology
 
 REPLAYED_HEADER = "x-whistle-replayed-at"

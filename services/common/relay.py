@@ -12,17 +12,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
+from kombu import Connection
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import failpoints
-from .broker import CONNECTION_ERRORS, Outgoing, Publisher, close_connection, connect, open_publisher
+from .broker import CONNECTION_ERRORS, Outgoing, Publisher, open_publisher
 from .config import Settings
 from .db import PENDING, utcnow
 from .lists import one_of
 from .metrics import WorkerMetrics
+from .reconnect import run_connected
 from .topology import Topology
 
 log = logging.getLogger(__name__)
@@ -64,27 +67,13 @@ class Relay:
         self._mark_sent = update(t).where(one_of(t.c.seq, "seqs")).values(status="sent", sent_at=bindparam("now"))
 
     def run(self, stop: threading.Event) -> None:
-        backoff = 0.5
-        while not stop.is_set():
-            conn = None
-            broken = False
-            try:
-                conn = connect(self.settings)
-                self.topology.declare(conn.default_channel)
-                publisher = open_publisher(self.settings, conn)
-                if backoff > 0.5:
-                    log.info("relay %s: broker connection restored", self.settings.service)
-                backoff = 0.5
-                self._loop(publisher, stop)
-            except CONNECTION_ERRORS as exc:
-                broken = True
-                log.warning("relay %s: broker unavailable (%s); retrying in %.1fs", self.settings.service, exc, backoff)
-            finally:
-                if conn is not None:
-                    close_connection(conn, broken=broken)
-            if broken:
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 10)
+        name = f"relay {self.settings.service}"
+        run_connected(self.settings, stop, self._open, log=log, name=name, lost="broker unavailable")
+
+    def _open(self, conn: Connection, stop: threading.Event) -> Callable[[], None]:
+        self.topology.declare(conn.default_channel)
+        publisher = open_publisher(self.settings, conn)
+        return lambda: self._loop(publisher, stop)
 
     def _loop(self, publisher: Publisher, stop: threading.Event) -> None:
         while not stop.is_set():

@@ -11,7 +11,7 @@ from services.common.consumer import HandlerContext
 from services.common.events import Event
 
 from . import cases
-from .tiers import DEFAULT_TIERS, Tier
+from .tiers import Tier
 from .work import Work
 
 Apply = Callable[[Work, Event], None]
@@ -43,9 +43,6 @@ def build_handlers(tiers: dict[str, Tier]) -> dict[str, Callable[[HandlerContext
         return lambda ctx, event: apply(Work(ctx.session, ctx.outbox, ctx.now, tiers), event)
 
     return {event_type: bind(apply) for event_type, apply in RULES.items()}
-
-
-HANDLERS = build_handlers(DEFAULT_TIERS)
 
 
 def preload(session: Session, events: list[Event], _now: datetime) -> None:

@@ -107,3 +107,25 @@ def test_purge_asks_first(make_rig):
         purged = whistle_dlq(rig, "purge", "--yes")
         assert purged.returncode == 0 and "purged 3 message(s)" in purged.stdout, purged.stderr
         assert queue_depth(conn, dlq) == 0
+
+
+def test_a_retry_the_broker_returns_leaves_the_message_unacked_and_it_comes_again(make_rig):
+    """Its wait queue deleted under the consumer, the republish of a failed message is returned:
+    the consumer acks nothing, drops its connection, declares the queue again on the next one, and
+    the redelivered message takes its usual way to the DLQ."""
+    rig = make_rig(WHISTLE_RETRY_DELAYS="1s")
+    relay, consumer = rig.start("relay"), rig.start_consumer()
+    topology = Topology(rig.env["WHISTLE_TOPOLOGY_PREFIX"])
+    with Connection(rig.env["WHISTLE_BROKER_URL"]) as conn:
+        conn.channel().queue_delete(topology.wait_queue_name(harness.SERVICE, 1.0))
+    [bad] = rig.emit(1, tag="bad", poison=True)
+
+    wait_for(lambda: rig.stats_of(consumer).get("dead_lettered") == 1, timeout=30, what="the dead letter")
+    log = rig.log_of(consumer)
+    assert "republish not confirmed" in log and "broker connection lost" in log, log
+    with rig.sessions() as session:
+        tried = session.scalars(select(harness.poison_attempts.c.at).where(harness.poison_attempts.c.event_id == bad))
+        # The returned retry, its redelivery (which reached the wait queue), the one after the delay.
+        assert len(tried.all()) == 3
+    assert rig.stats_of(consumer)["retried"] == 1
+    assert consumer.poll() is None and relay.poll() is None

@@ -79,3 +79,40 @@ def test_a_missing_confirm_times_out_and_the_connection_is_dropped_not_reused():
     assert broker.published == 1
     publisher.close()
     assert broker.collected and not broker.released  # no closing handshake on a suspect socket
+
+
+class AckingBroker(SilentBroker):
+    """Confirms every publish at the next read; one sent to ``nowhere`` comes back first, as an
+    unroutable ``mandatory`` publish does."""
+
+    def channel(self):
+        broker = self
+        self.events = {"basic_ack": set(), "basic_nack": set(), "basic_return": set()}
+        self.sent = []
+
+        class Channel:
+            events = self.events
+
+            def confirm_select(self):
+                pass
+
+            def basic_publish(self, message, exchange, routing_key, mandatory):
+                broker.sent.append((message, routing_key))
+
+        return Channel()
+
+    def drain_events(self, timeout):
+        for message, routing_key in self.sent:
+            if routing_key == "nowhere":
+                for on_return in self.events["basic_return"]:
+                    on_return(Exception("NO_ROUTE"), "", routing_key, message)
+        for on_ack in self.events["basic_ack"]:
+            on_ack(len(self.sent), True)
+
+
+def test_a_message_without_an_id_is_confirmed_or_failed_like_any_other():
+    """A consumer republishes a failed message as it came, possibly without an id."""
+    publisher = AmqpPublisher(AckingBroker(), confirm_timeout=1.0)
+    assert publisher.publish_batch([Outgoing(None, "a.events.dlq", b"{}", "")]).confirmed == {None}
+    result = publisher.publish_batch([Outgoing(None, "nowhere", b"{}", "")])
+    assert (result.confirmed, list(result.failed)) == (set(), [None])

@@ -7,17 +7,29 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from services.common.broker import CONNECTION_ERRORS, Outgoing, Publisher, PublishResult
 from services.common.config import Settings
-from services.common.consumer import ATTEMPT_HEADER, ORIGIN_HEADER, Consumer
+from services.common.consumer import Consumer
+from services.common.retries import ATTEMPT_HEADER, ORIGIN_HEADER, RepublishFailed
 
 
 @dataclass
-class FakeChannel:
-    published: list[tuple[str, dict]] = field(default_factory=list)
+class FakePublisher(Publisher):
+    """Takes every message, or refuses those whose id is in ``refuse`` (as a nack would)."""
 
-    def basic_publish_confirm(self, message, exchange, routing_key, mandatory, confirm_timeout):
-        assert exchange == "" and mandatory
-        self.published.append((routing_key, message.properties["application_headers"]))
+    published: list[tuple[str, dict]] = field(default_factory=list)
+    refuse: frozenset = frozenset()
+
+    def publish_batch(self, messages: list[Outgoing]) -> PublishResult:
+        result = PublishResult()
+        for message in messages:
+            assert message.exchange == ""
+            self.published.append((message.routing_key, message.headers))
+            if message.message_id in self.refuse:
+                result.failed[message.message_id] = "nacked by the broker"
+            else:
+                result.confirmed.add(message.message_id)
+        return result
 
 
 @dataclass
@@ -25,6 +37,11 @@ class FakeMessage:
     headers: dict
     body: bytes = b"{}"
     properties: dict = field(default_factory=lambda: {"message_id": "m-1"})
+    delivery_tag: int = 1
+    acked: bool = False
+
+    def ack(self, multiple: bool = False) -> None:
+        self.acked = True
 
 
 def consumer() -> Consumer:
@@ -45,16 +62,31 @@ def consumer() -> Consumer:
     ],
 )
 def test_each_failure_moves_one_step_along_the_delays(failed_before, target):
-    channel = FakeChannel()
+    publisher = FakePublisher()
     headers = {} if failed_before is None else {ATTEMPT_HEADER: failed_before}
-    consumer()._send_elsewhere(channel, FakeMessage(headers), "retry", "KeyError: 'x'")
-    [(queue, sent_headers)] = channel.published
+    consumer().retries.send_elsewhere(publisher, [(FakeMessage(headers), "retry", "KeyError: 'x'")])
+    [(queue, sent_headers)] = publisher.published
     assert queue == target
     assert sent_headers[ATTEMPT_HEADER] == (failed_before or 0) + 1
     assert sent_headers[ORIGIN_HEADER] == "p.audit.events"
 
 
 def test_an_unreadable_message_goes_straight_to_the_dlq():
-    channel = FakeChannel()
-    consumer()._send_elsewhere(channel, FakeMessage({}), "dead", "not JSON")
-    assert channel.published[0][0] == "p.audit.events.dlq"
+    publisher = FakePublisher()
+    consumer().retries.send_elsewhere(publisher, [(FakeMessage({}), "dead", "not JSON")])
+    assert publisher.published[0][0] == "p.audit.events.dlq"
+
+
+def test_a_republish_the_broker_refused_drops_the_connection_and_acks_nothing():
+    """The batch stays unacked, so the broker redelivers it once the connection is dropped."""
+    failed, fine = FakeMessage({}), FakeMessage({}, properties={"message_id": "m-2"}, delivery_tag=2)
+    with pytest.raises(RepublishFailed) as refused:
+        consumer()._settle(FakePublisher(refuse=frozenset({"m-1"})), [(failed, "retry", "boom"), (fine, "ack", None)])
+    assert isinstance(refused.value, CONNECTION_ERRORS)
+    assert not failed.acked and not fine.acked
+
+
+def test_a_message_without_an_id_is_republished_like_any_other():
+    publisher, message = FakePublisher(), FakeMessage({}, properties={})
+    consumer()._settle(publisher, [(message, "dead", "not JSON")])
+    assert publisher.published[0][0] == "p.audit.events.dlq" and message.acked

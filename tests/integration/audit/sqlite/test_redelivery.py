@@ -51,7 +51,7 @@ def test_one_message_at_a_time_a_recorded_event_is_a_duplicate_too(audit, rt):
         event = trail.closed()
         worker.consumer.apply([bus_message(event)])
         with rt.transaction() as session:
-            assert worker.consumer._apply_one(session, parse_event(event)) == ("ack", None)
+            assert worker.consumer.applier.apply_one(session, parse_event(event)) == ("ack", None)
         assert counts(rt) == (1, 0)
         assert handled(worker, "duplicate") == 1
     finally:
