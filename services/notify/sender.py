@@ -29,6 +29,7 @@ from .channels import Channel, Job, PermanentError, SendError
 from .config import NotifyConfig
 from .masking import mask_recipient
 from .models import CaseRoute, Delivery, Subscription
+from .retries import next_attempt
 from .subscriptions import signing_secrets
 
 log = logging.getLogger(__name__)
@@ -430,19 +431,19 @@ class Sender:
                 continue  # settled meanwhile (e.g. after its lease ran out)
             pending.discard(job.id)
             attempts = job.attempts + 1
+            status, next_at = next_attempt(
+                attempts, backoff, job.now, failed=error is not None, permanent=outcome.permanent
+            )
             change = {
                 "delivery_id": job.id,
-                "status": "pending",
+                "status": status,
                 "attempts": attempts,
                 "last_error": error,
-                "next_attempt_at": None,
-                "sent_at": None,
+                "next_attempt_at": next_at,
+                "sent_at": job.now if status == "sent" else None,
             }
             recipient = mask_recipient(job.channel, job.recipient)
-            if error is None:
-                change.update(status="sent", sent_at=job.now)
-            elif outcome.permanent or attempts >= len(backoff):
-                change.update(status="failed")
+            if status == "failed":
                 log.warning(
                     "notify: delivery %s (%s to %s) failed after %d attempts: %s",
                     job.id,
@@ -451,8 +452,7 @@ class Sender:
                     attempts,
                     error,
                 )
-            else:
-                change.update(next_attempt_at=job.now + backoff[attempts])
+            elif status == "pending":
                 log.warning(
                     "notify: delivery %s (%s to %s) attempt %d failed: %s; next at %s",
                     job.id,
