@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +26,7 @@ from .channels import Channel, Job, PermanentError, SendError
 from .config import NotifyConfig
 from .masking import mask_recipient
 from .retries import next_attempt
+from .turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,8 @@ class Sender:
         # claim again once a few sends have finished, not after each one.
         self.batch = self.per_recipient
         self.in_flight: dict[str, Job] = {}  # claimed and not yet settled, by delivery id
-        self._sending: Counter[str] = Counter()  # recipient -> sends handed to the pool
-        self._queued: dict[str, deque[Job]] = defaultdict(deque)  # recipient -> claims waiting their turn
+        self.turns = Turns(self.per_recipient)
         self._finished = 0  # sends finished since the last claim
-        self._closing = False
         self._lock = threading.Lock()
         self._freed = threading.Event()
         self._never_started: list[Job] = []
@@ -104,8 +103,8 @@ class Sender:
         with self._lock:
             if len(self.in_flight) >= self.capacity:
                 return False
-            idle = sum(self._sending.values()) < self.config.threads
-            return self._finished >= self.batch or not any(self._queued.values()) or idle
+            idle = self.turns.sending() < self.config.threads
+            return self._finished >= self.batch or not self.turns.waiting() or idle
 
     def free_slots(self) -> int:
         with self._lock:
@@ -123,16 +122,11 @@ class Sender:
         if slots <= 0:
             return 0
         jobs = self.claim(now, slots, busy)
-        start = []
         with self._lock:
             for job in jobs:
                 self.in_flight[job.id] = job
                 busy[job.recipient] += 1
-                if self._sending[job.recipient] < self.per_recipient:
-                    self._sending[job.recipient] += 1
-                    start.append(job)
-                else:
-                    self._queued[job.recipient].append(job)
+            start = self.turns.admit(jobs)
             # A recipient at its cap may have had deliveries left behind: its finishing sends
             # should then wake the next claim (see record).
             self._capped = any(n >= 2 * self.per_recipient for n in busy.values())
@@ -144,10 +138,8 @@ class Sender:
         try:
             future = self.pool.submit(self.attempt, job)
         except RuntimeError:  # the pool is shutting down: the claim goes back (see close())
-            with self._lock:
-                self._sending[job.recipient] -= 1
-                self.in_flight.pop(job.id, None)
-                self._never_started.append(job)
+            self.turns.not_started(job)
+            self._hand_back([job])
             return
         future.add_done_callback(lambda done: self._done(job, done))
 
@@ -168,17 +160,7 @@ class Sender:
 
     def _turn_over(self, job: Job) -> None:
         """``job``'s send is over: the recipient's next claim takes the freed turn."""
-        following = None
-        with self._lock:
-            queue = self._queued.get(job.recipient)
-            if queue and not self._closing:
-                following = queue.popleft()
-            else:
-                self._sending[job.recipient] -= 1
-                if self._sending[job.recipient] <= 0:
-                    del self._sending[job.recipient]
-            if not queue:
-                self._queued.pop(job.recipient, None)
+        following = self.turns.finished(job)
         if following is not None:
             self._submit(following)
 
@@ -192,20 +174,19 @@ class Sender:
                     self.in_flight.pop(job.id, None)  # its lease runs out, and it is sent again
                 self._freed.set()
             return
-        with self._lock:
-            self.in_flight.pop(job.id, None)
-            self._never_started.append(job)
+        self._hand_back([job])
         self._turn_over(job)
         self._freed.set()
 
-    def close(self) -> None:
+    def _hand_back(self, jobs: list[Job]) -> None:
+        """Claims that will not be sent by this sender: released when it closes."""
         with self._lock:
-            self._closing = True
-            for queue in self._queued.values():
-                for job in queue:
-                    self.in_flight.pop(job.id, None)
-                    self._never_started.append(job)
-            self._queued.clear()
+            for job in jobs:
+                self.in_flight.pop(job.id, None)
+                self._never_started.append(job)
+
+    def close(self) -> None:
+        self._hand_back(self.turns.close())
         self.pool.shutdown(wait=True, cancel_futures=True)
         self._stop_recorder()  # after the pool: every finished send's outcome is recorded first
         with self._lock:
@@ -261,7 +242,7 @@ class Sender:
             self._outcome_ready.wait(self.config.poll)
             self._outcome_ready.clear()
             with self._lock:
-                others_sending = any(self._sending.values())
+                others_sending = self.turns.sending() > 0
                 stopping = self._recorder_stop
             if others_sending and not stopping:
                 time.sleep(self.config.linger)
