@@ -1,13 +1,9 @@
-"""Sending due deliveries: claim them in batches (two short statements), send each on a bounded
-thread pool (per-request timeouts, keep-alive sessions per thread, a few sends per recipient at
-most), and let one recorder thread write the outcomes — with their ``notification.sent`` /
-``notification.failed`` events — in group-commit transactions, so that no sending thread waits for
-a commit. No transaction is ever open across a network call, and slow
-receivers occupy their share of the threads, not the others' turn.
-
-A claim moves ``next_attempt_at`` forward by a lease longer than any send can take: if the process
-dies mid-send, the delivery is due again once the lease runs out and is sent again (at least once;
-receivers dedupe on ``Whistle-Event-Id``)."""
+"""Sending due deliveries: claim them in batches (claims.py: two short statements), send each on a
+bounded thread pool as its recipient's turn allows (turns.py: per-request timeouts, keep-alive
+sessions per thread, a few sends per recipient at most), and let one recorder thread write the
+outcomes — with their ``notification.sent`` / ``notification.failed`` events — in group-commit
+transactions (recorder.py), so that no sending thread waits for a commit. No transaction is ever
+open across a network call, and slow receivers occupy their share of the threads, not the others' turn."""
 
 from __future__ import annotations
 
@@ -16,7 +12,6 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 
 from services.common.runtime import Runtime
@@ -24,25 +19,16 @@ from services.common.runtime import Runtime
 from . import claims
 from .channels import Channel, Job, PermanentError, SendError
 from .config import NotifyConfig
-from .masking import mask_recipient
-from .retries import next_attempt
+from .recorder import Outcome, OutcomeRecorder
 from .turns import Turns
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    job: Job
-    address: str | None  # what the channel reached, masked for people
-    error: str | None
-    permanent: bool = False
-
-
 class Sender:
-    """Claimed deliveries wait in memory, one queue per recipient, and go to the pool while that
-    recipient has fewer than ``per_recipient`` sends under way: a slow or dead receiver holds that
-    many threads, never all of them, and no more than ``2 * per_recipient`` of the claims."""
+    """Claimed deliveries go to the pool as their recipient's turn comes (see turns.py): a slow or
+    dead receiver holds ``per_recipient`` threads, never all of them, and no more than
+    ``2 * per_recipient`` of the claims."""
 
     def __init__(self, runtime: Runtime, config: NotifyConfig, channels: dict[str, Channel]):
         self.runtime = runtime
@@ -66,12 +52,7 @@ class Sender:
         # recipient is at its cap: something may be claimable before the next poll.
         self.wake = threading.Event()
         self._capped = False
-        # Outcomes waiting for the recorder thread, which writes them in batches (see _record_loop).
-        self._outcomes: list[Outcome] = []
-        self._outcome_ready = threading.Event()
-        self._writing: set[str] = set()  # ids of the outcomes the recorder is writing now
-        self._recorder: threading.Thread | None = None
-        self._recorder_stop = False
+        self.recorder = OutcomeRecorder(runtime, config, self.turns.sending, self._recorded)
 
     # ---- the loop -------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -116,7 +97,7 @@ class Sender:
             slots = self.capacity - len(self.in_flight)
             # A recipient is busy with the claims it has not been sent yet: those sent and waiting
             # for the recorder are no longer its turn.
-            recording = {outcome.job.id for outcome in self._outcomes} | self._writing
+            recording = self.recorder.recording()
             busy = Counter(job.recipient for id_, job in self.in_flight.items() if id_ not in recording)
             self._finished = 0
         if slots <= 0:
@@ -188,7 +169,7 @@ class Sender:
     def close(self) -> None:
         self._hand_back(self.turns.close())
         self.pool.shutdown(wait=True, cancel_futures=True)
-        self._stop_recorder()  # after the pool: every finished send's outcome is recorded first
+        self.recorder.stop()  # after the pool: every finished send's outcome is recorded first
         with self._lock:
             never_started, self._never_started = self._never_started, []
         if never_started:
@@ -220,129 +201,18 @@ class Sender:
         self.record(Outcome(job, address, error, permanent))
 
     def record(self, outcome: Outcome) -> None:
-        """Hand ``outcome`` to the recorder thread (started on first use)."""
+        """Hand ``outcome`` to the recorder."""
         with self._lock:
-            self._outcomes.append(outcome)
             self._finished += 1
-            if self._recorder is None:
-                self._recorder = threading.Thread(target=self._record_loop, name="notify-record", daemon=True)
-                self._recorder.start()
-        self._outcome_ready.set()
+        self.recorder.put(outcome)
         # The recipient's turn is free: a claim may take it now.
         self._freed.set()
         if self._capped:
             self.wake.set()
 
-    def _record_loop(self) -> None:
-        """Group commit: the outcomes that finished meanwhile are written in one transaction — one
-        commit per batch, not per delivery. While other sends are under way it first lingers a
-        moment (``WHISTLE_NOTIFY_LINGER``), so that their outcomes join the batch. A delivery leaves
-        ``in_flight`` once its outcome is committed: ``send_due`` returns when all are."""
-        while True:
-            self._outcome_ready.wait(self.config.poll)
-            self._outcome_ready.clear()
-            with self._lock:
-                others_sending = self.turns.sending() > 0
-                stopping = self._recorder_stop
-            if others_sending and not stopping:
-                time.sleep(self.config.linger)
-            with self._lock:
-                batch, self._outcomes = self._outcomes, []
-                self._writing = {outcome.job.id for outcome in batch}
-            if batch:
-                self._write(batch)
-            elif stopping:
-                return
-
-    def _write(self, batch: list[Outcome]) -> None:
-        try:
-            with self.runtime.transaction() as session:
-                self._settle(session, batch)
-        except Exception:
-            # The claims' lease runs out and the deliveries are tried again: at least once.
-            log.exception("notify: could not record the outcomes of %d deliveries", len(batch))
+    def _recorded(self, batch: list[Outcome]) -> None:
+        """A delivery leaves ``in_flight`` once its outcome is committed: ``send_due`` returns when all are."""
         with self._lock:
             for outcome in batch:
                 self.in_flight.pop(outcome.job.id, None)
-            self._writing = set()
         self._freed.set()  # for send_due, and for a claim that waited for room
-
-    def _stop_recorder(self) -> None:
-        with self._lock:
-            self._recorder_stop = True
-            recorder = self._recorder
-        self._outcome_ready.set()
-        if recorder is not None:
-            recorder.join()
-
-    def _settle(self, session, batch: list[Outcome]) -> None:
-        """The outcomes and their events, in one transaction (the trail shows who was told what, when):
-        one read of which deliveries are still pending, one executemany UPDATE, then the events."""
-        connection = session.connection()  # Core statements: the ORM's execute path only costs Python
-        pending = claims.still_pending(connection, {o.job.id for o in batch})
-        backoff = self.config.backoff
-        changes, settled = [], []
-        for outcome in batch:
-            job, error = outcome.job, outcome.error
-            if job.id not in pending:
-                continue  # settled meanwhile (e.g. after its lease ran out)
-            pending.discard(job.id)
-            attempts = job.attempts + 1
-            status, next_at = next_attempt(
-                attempts, backoff, job.now, failed=error is not None, permanent=outcome.permanent
-            )
-            change = {
-                "delivery_id": job.id,
-                "status": status,
-                "attempts": attempts,
-                "last_error": error,
-                "next_attempt_at": next_at,
-                "sent_at": job.now if status == "sent" else None,
-            }
-            recipient = mask_recipient(job.channel, job.recipient)
-            if status == "failed":
-                log.warning(
-                    "notify: delivery %s (%s to %s) failed after %d attempts: %s",
-                    job.id,
-                    job.channel,
-                    recipient,
-                    attempts,
-                    error,
-                )
-            elif status == "pending":
-                log.warning(
-                    "notify: delivery %s (%s to %s) attempt %d failed: %s; next at %s",
-                    job.id,
-                    job.channel,
-                    recipient,
-                    attempts,
-                    error,
-                    change["next_attempt_at"].isoformat(),
-                )
-            changes.append(change)
-            if change["status"] != "pending":
-                settled.append((outcome, change, recipient))
-        claims.write_outcomes(connection, changes)
-        self.runtime.outbox.emit_many(session, [self._notice(*item) for item in settled])
-
-    @staticmethod
-    def _notice(outcome: Outcome, change: dict, recipient: str) -> tuple[str, dict, dict]:
-        """The notification.sent/failed event for a settled delivery, as an outbox item."""
-        job = outcome.job
-        return (
-            f"notification.{change['status']}",
-            {
-                "delivery_id": job.id,
-                "event_id": job.event_id,
-                "event_type": job.event_type,
-                "channel": job.channel,
-                "recipient": recipient,
-                "address": outcome.address if job.channel != "webhook" else None,
-                "attempts": change["attempts"],
-                "case_id": job.case_id,
-                "department": job.department,
-                "community": job.community,
-                "error": change["last_error"],
-            },
-            {"correlation_id": job.envelope.get("correlationid")},
-        )  # ties the notice to its cause
