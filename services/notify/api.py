@@ -13,7 +13,7 @@ from services.common.pagination import newest_first_after, page
 from services.common.runtime import runtime
 from services.common.web import SECURITY
 
-from . import subscriptions
+from . import deliveries, subscriptions
 from .config import NotifyConfig
 from .masking import mask_recipient
 from .models import CommunitySubscription, Delivery, Subscription
@@ -159,15 +159,12 @@ def list_deliveries(args):
 @require("admin", "department")
 def retry_delivery(delivery_id):
     """Put a failed (or waiting) delivery back to ``pending``, due now, with a fresh attempt schedule."""
-    rt = runtime()
-    with rt.transaction() as session:
-        delivery = session.get(Delivery, delivery_id)
-        who = current_identity()
-        if delivery is None or (who.role == "department" and who.department != delivery.department):
-            raise ApiError(404, "NOT_FOUND", f"No delivery {delivery_id}.")
-        if delivery.status == "sent":
-            raise ApiError(409, "INVALID_TRANSITION", "The delivery was sent already.", allowed=[])
-        # Attempts start again from zero: the retry gets the whole backoff schedule; the last error
-        # stays visible until the next attempt replaces it.
-        delivery.status, delivery.attempts, delivery.next_attempt_at = "pending", 0, rt.now()
-        return delivery_view(delivery)
+    rt, who = runtime(), current_identity()
+    scope = who.department if who.role == "department" else None
+    try:
+        with rt.transaction() as session:
+            return delivery_view(deliveries.retry(session, delivery_id, scope, rt.now()))
+    except deliveries.DeliveryNotFound as exc:
+        raise ApiError(404, "NOT_FOUND", str(exc)) from exc
+    except deliveries.InvalidTransition as exc:
+        raise ApiError(409, "INVALID_TRANSITION", str(exc), allowed=exc.allowed) from exc

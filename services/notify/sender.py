@@ -1,103 +1,34 @@
-"""Sending due deliveries: claim them in batches (two short statements), send each on a bounded
-thread pool (per-request timeouts, keep-alive sessions per thread, a few sends per recipient at
-most), and let one recorder thread write the outcomes — with their ``notification.sent`` /
-``notification.failed`` events — in group-commit transactions, so that no sending thread waits for
-a commit. No transaction is ever open across a network call, and slow
-receivers occupy their share of the threads, not the others' turn.
-
-A claim moves ``next_attempt_at`` forward by a lease longer than any send can take: if the process
-dies mid-send, the delivery is due again once the lease runs out and is sent again (at least once;
-receivers dedupe on ``Whistle-Event-Id``)."""
+"""Sending due deliveries: claim them in batches (claims.py: two short statements), send each on a
+bounded thread pool as its recipient's turn allows (turns.py: per-request timeouts, keep-alive
+sessions per thread, a few sends per recipient at most), and let one recorder thread write the
+outcomes — with their ``notification.sent`` / ``notification.failed`` events — in group-commit
+transactions (recorder.py), so that no sending thread waits for a commit. No transaction is ever
+open across a network call, and slow receivers occupy their share of the threads, not the others' turn."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
-
-from services.common.db import PENDING
-from services.common.lists import none_of, one_of
 from services.common.runtime import Runtime
 
+from . import claims
 from .channels import Channel, Job, PermanentError, SendError
 from .config import NotifyConfig
-from .masking import mask_recipient
-from .models import CaseRoute, Delivery, Subscription
-from .subscriptions import signing_secrets
+from .recorder import Outcome, OutcomeRecorder
+from .turns import Turns
 
 log = logging.getLogger(__name__)
 
-DELIVERIES = Delivery.__table__
-# The sender's statements, built once: SQLAlchemy compiles each once, and psycopg prepares it.
-# The due window is locked (skipping rows another worker holds) and checked again once locked, so
-# that several workers share the table without sending one delivery twice at once. (SQLite renders
-# no FOR UPDATE: BEGIN IMMEDIATE has taken the write lock already.)
-DUE = (
-    select(DELIVERIES.c.id, DELIVERIES.c.recipient)
-    .where(DELIVERIES.c.status == PENDING, DELIVERIES.c.next_attempt_at <= bindparam("now"))
-    .order_by(DELIVERIES.c.next_attempt_at)
-    .limit(bindparam("window"))
-    .with_for_update(skip_locked=True)
-)
-DUE_SKIPPING = DUE.where(none_of(DELIVERIES.c.recipient, "full"))
-CLAIM = (
-    update(DELIVERIES)
-    .where(one_of(DELIVERIES.c.id, "ids"))
-    .values(next_attempt_at=bindparam("until"))
-    .returning(
-        DELIVERIES.c.id,
-        DELIVERIES.c.event_id,
-        DELIVERIES.c.event_type,
-        DELIVERIES.c.channel,
-        DELIVERIES.c.recipient,
-        DELIVERIES.c.body,
-        DELIVERIES.c.attempts,
-        DELIVERIES.c.case_id,
-        DELIVERIES.c.department,
-        DELIVERIES.c.community,
-    )
-)
-SUBSCRIPTIONS = select(
-    Subscription.__table__.c.department,
-    Subscription.__table__.c.secrets,
-    Subscription.__table__.c.previous_secret_until,
-).where(one_of(Subscription.__table__.c.department, "departments"))
-ROUTES = select(
-    CaseRoute.__table__.c.case_id,
-    CaseRoute.__table__.c.number,
-    CaseRoute.__table__.c.title,
-    CaseRoute.__table__.c.address,
-).where(one_of(CaseRoute.__table__.c.case_id, "case_ids"))
-# Which of a batch of outcomes are still to be recorded; locked (in id order: no deadlocks) so that
-# a retry through the API waits for the recording instead of being overwritten by it.
-STILL_PENDING = (
-    select(DELIVERIES.c.id)
-    .where(one_of(DELIVERIES.c.id, "ids"), DELIVERIES.c.status == PENDING)
-    .order_by(DELIVERIES.c.id)
-    .with_for_update()
-)
-# The SET clause comes from the parameters' keys (status, attempts, last_error, next_attempt_at, sent_at).
-SETTLE = update(DELIVERIES).where(DELIVERIES.c.id == bindparam("delivery_id"))
-
-
-@dataclass(frozen=True)
-class Outcome:
-    job: Job
-    address: str | None  # what the channel reached, masked for people
-    error: str | None
-    permanent: bool = False
-
 
 class Sender:
-    """Claimed deliveries wait in memory, one queue per recipient, and go to the pool while that
-    recipient has fewer than ``per_recipient`` sends under way: a slow or dead receiver holds that
-    many threads, never all of them, and no more than ``2 * per_recipient`` of the claims."""
+    """Claimed deliveries go to the pool as their recipient's turn comes (see turns.py): a slow or
+    dead receiver holds ``per_recipient`` threads, never all of them, and no more than
+    ``2 * per_recipient`` of the claims."""
 
     def __init__(self, runtime: Runtime, config: NotifyConfig, channels: dict[str, Channel]):
         self.runtime = runtime
@@ -112,10 +43,8 @@ class Sender:
         # claim again once a few sends have finished, not after each one.
         self.batch = self.per_recipient
         self.in_flight: dict[str, Job] = {}  # claimed and not yet settled, by delivery id
-        self._sending: Counter[str] = Counter()  # recipient -> sends handed to the pool
-        self._queued: dict[str, deque[Job]] = defaultdict(deque)  # recipient -> claims waiting their turn
+        self.turns = Turns(self.per_recipient)
         self._finished = 0  # sends finished since the last claim
-        self._closing = False
         self._lock = threading.Lock()
         self._freed = threading.Event()
         self._never_started: list[Job] = []
@@ -123,12 +52,7 @@ class Sender:
         # recipient is at its cap: something may be claimable before the next poll.
         self.wake = threading.Event()
         self._capped = False
-        # Outcomes waiting for the recorder thread, which writes them in batches (see _record_loop).
-        self._outcomes: list[Outcome] = []
-        self._outcome_ready = threading.Event()
-        self._writing: set[str] = set()  # ids of the outcomes the recorder is writing now
-        self._recorder: threading.Thread | None = None
-        self._recorder_stop = False
+        self.recorder = OutcomeRecorder(runtime, config, self.turns.sending, self._recorded)
 
     # ---- the loop -------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -160,8 +84,8 @@ class Sender:
         with self._lock:
             if len(self.in_flight) >= self.capacity:
                 return False
-            idle = sum(self._sending.values()) < self.config.threads
-            return self._finished >= self.batch or not any(self._queued.values()) or idle
+            idle = self.turns.sending() < self.config.threads
+            return self._finished >= self.batch or not self.turns.waiting() or idle
 
     def free_slots(self) -> int:
         with self._lock:
@@ -173,22 +97,17 @@ class Sender:
             slots = self.capacity - len(self.in_flight)
             # A recipient is busy with the claims it has not been sent yet: those sent and waiting
             # for the recorder are no longer its turn.
-            recording = {outcome.job.id for outcome in self._outcomes} | self._writing
+            recording = self.recorder.recording()
             busy = Counter(job.recipient for id_, job in self.in_flight.items() if id_ not in recording)
             self._finished = 0
         if slots <= 0:
             return 0
         jobs = self.claim(now, slots, busy)
-        start = []
         with self._lock:
             for job in jobs:
                 self.in_flight[job.id] = job
                 busy[job.recipient] += 1
-                if self._sending[job.recipient] < self.per_recipient:
-                    self._sending[job.recipient] += 1
-                    start.append(job)
-                else:
-                    self._queued[job.recipient].append(job)
+            start = self.turns.admit(jobs)
             # A recipient at its cap may have had deliveries left behind: its finishing sends
             # should then wake the next claim (see record).
             self._capped = any(n >= 2 * self.per_recipient for n in busy.values())
@@ -200,10 +119,8 @@ class Sender:
         try:
             future = self.pool.submit(self.attempt, job)
         except RuntimeError:  # the pool is shutting down: the claim goes back (see close())
-            with self._lock:
-                self._sending[job.recipient] -= 1
-                self.in_flight.pop(job.id, None)
-                self._never_started.append(job)
+            self.turns.not_started(job)
+            self._hand_back([job])
             return
         future.add_done_callback(lambda done: self._done(job, done))
 
@@ -224,17 +141,7 @@ class Sender:
 
     def _turn_over(self, job: Job) -> None:
         """``job``'s send is over: the recipient's next claim takes the freed turn."""
-        following = None
-        with self._lock:
-            queue = self._queued.get(job.recipient)
-            if queue and not self._closing:
-                following = queue.popleft()
-            else:
-                self._sending[job.recipient] -= 1
-                if self._sending[job.recipient] <= 0:
-                    del self._sending[job.recipient]
-            if not queue:
-                self._queued.pop(job.recipient, None)
+        following = self.turns.finished(job)
         if following is not None:
             self._submit(following)
 
@@ -248,101 +155,33 @@ class Sender:
                     self.in_flight.pop(job.id, None)  # its lease runs out, and it is sent again
                 self._freed.set()
             return
-        with self._lock:
-            self.in_flight.pop(job.id, None)
-            self._never_started.append(job)
+        self._hand_back([job])
         self._turn_over(job)
         self._freed.set()
 
-    def close(self) -> None:
+    def _hand_back(self, jobs: list[Job]) -> None:
+        """Claims that will not be sent by this sender: released when it closes."""
         with self._lock:
-            self._closing = True
-            for queue in self._queued.values():
-                for job in queue:
-                    self.in_flight.pop(job.id, None)
-                    self._never_started.append(job)
-            self._queued.clear()
+            for job in jobs:
+                self.in_flight.pop(job.id, None)
+                self._never_started.append(job)
+
+    def close(self) -> None:
+        self._hand_back(self.turns.close())
         self.pool.shutdown(wait=True, cancel_futures=True)
-        self._stop_recorder()  # after the pool: every finished send's outcome is recorded first
+        self.recorder.stop()  # after the pool: every finished send's outcome is recorded first
         with self._lock:
             never_started, self._never_started = self._never_started, []
         if never_started:
-            # Hand the claims back at once rather than after their lease.
-            with self.runtime.transaction() as session:
-                for job in never_started:
-                    session.execute(
-                        update(Delivery)
-                        .where(Delivery.id == job.id, Delivery.status == PENDING)
-                        .values(next_attempt_at=job.now)
-                    )
+            claims.release(self.runtime, never_started)
         for channel in self.channels.values():
             channel.close()
 
     # ---- claiming -------------------------------------------------------------------------
     def claim(self, now: datetime, limit: int, busy: Counter[str] | None = None) -> list[Job]:
         """Take up to ``limit`` due deliveries, oldest first; no more than ``2 * per_recipient``
-        claims to one recipient, counting the ``busy`` ones already held.
-
-        Two statements built once (module level, so SQLAlchemy compiles each once and psycopg can
-        prepare it): lock a window of due rows, then move the chosen ones' ``next_attempt_at`` by
-        the lease. Which rows are chosen — the per-recipient cap — is decided here in between."""
-        busy, cap = busy or Counter(), 2 * self.per_recipient
-        full = [recipient for recipient, n in busy.items() if n >= cap]
-        # Looking past ``limit`` lets others' deliveries through when a burst to one recipient
-        # comes first; the full ones are left out so that they cannot fill the window.
-        window = {"now": now, "window": limit * 4}
-        with self.runtime.transaction() as session:
-            connection = session.connection()  # Core statements: the ORM's execute path only costs Python
-            statement, params = (DUE_SKIPPING, {**window, "full": full}) if full else (DUE, window)
-            due = connection.execute(statement, params)
-            chosen, taken = [], Counter()
-            for id_, recipient in due:
-                if busy[recipient] + taken[recipient] < cap:
-                    taken[recipient] += 1
-                    chosen.append(id_)
-                    if len(chosen) == limit:
-                        break
-            if not chosen:
-                return []
-            rows = connection.execute(CLAIM, {"ids": chosen, "until": now + self.config.lease}).all()
-            departments = {row.department for row in rows if row.channel == "webhook" and row.department}
-            subs = (
-                {sub.department: sub for sub in connection.execute(SUBSCRIPTIONS, {"departments": list(departments)})}
-                if departments
-                else {}
-            )
-            # Mail and texts name the case; a webhook carries the event as it is.
-            case_ids = {row.case_id for row in rows if row.case_id and row.channel != "webhook"}
-            routes = (
-                {route.case_id: route for route in connection.execute(ROUTES, {"case_ids": list(case_ids)})}
-                if case_ids
-                else {}
-            )
-        order = {id_: i for i, id_ in enumerate(chosen)}  # oldest first, as they were due
-        return sorted((self._job(row, subs, routes, now) for row in rows), key=lambda job: order[job.id])
-
-    def _job(self, row, subs: dict, routes: dict, now: datetime) -> Job:
-        secrets: tuple[str, ...] = ()
-        if row.channel == "webhook" and row.department:
-            sub = subs.get(row.department)
-            secrets = tuple(signing_secrets(sub, now)) if sub else ()
-        route = routes.get(row.case_id)
-        case_ = {"number": route.number, "title": route.title, "address": route.address} if route else {}
-        return Job(
-            id=row.id,
-            event_id=row.event_id,
-            event_type=row.event_type,
-            channel=row.channel,
-            recipient=row.recipient,
-            body=row.body,
-            attempts=row.attempts,
-            now=now,
-            case_id=row.case_id,
-            department=row.department,
-            community=row.community,
-            secrets=secrets,
-            case=case_,
-        )
+        claims to one recipient, counting the ``busy`` ones already held."""
+        return claims.claim_due(self.runtime, now, limit, busy or Counter(), 2 * self.per_recipient, self.config.lease)
 
     # ---- sending and recording ------------------------------------------------------------
     def attempt(self, job: Job) -> None:
@@ -362,131 +201,18 @@ class Sender:
         self.record(Outcome(job, address, error, permanent))
 
     def record(self, outcome: Outcome) -> None:
-        """Hand ``outcome`` to the recorder thread (started on first use)."""
+        """Hand ``outcome`` to the recorder."""
         with self._lock:
-            self._outcomes.append(outcome)
             self._finished += 1
-            if self._recorder is None:
-                self._recorder = threading.Thread(target=self._record_loop, name="notify-record", daemon=True)
-                self._recorder.start()
-        self._outcome_ready.set()
+        self.recorder.put(outcome)
         # The recipient's turn is free: a claim may take it now.
         self._freed.set()
         if self._capped:
             self.wake.set()
 
-    def _record_loop(self) -> None:
-        """Group commit: the outcomes that finished meanwhile are written in one transaction — one
-        commit per batch, not per delivery. While other sends are under way it first lingers a
-        moment (``WHISTLE_NOTIFY_LINGER``), so that their outcomes join the batch. A delivery leaves
-        ``in_flight`` once its outcome is committed: ``send_due`` returns when all are."""
-        while True:
-            self._outcome_ready.wait(self.config.poll)
-            self._outcome_ready.clear()
-            with self._lock:
-                others_sending = any(self._sending.values())
-                stopping = self._recorder_stop
-            if others_sending and not stopping:
-                time.sleep(self.config.linger)
-            with self._lock:
-                batch, self._outcomes = self._outcomes, []
-                self._writing = {outcome.job.id for outcome in batch}
-            if batch:
-                self._write(batch)
-            elif stopping:
-                return
-
-    def _write(self, batch: list[Outcome]) -> None:
-        try:
-            with self.runtime.transaction() as session:
-                self._settle(session, batch)
-        except Exception:
-            # The claims' lease runs out and the deliveries are tried again: at least once.
-            log.exception("notify: could not record the outcomes of %d deliveries", len(batch))
+    def _recorded(self, batch: list[Outcome]) -> None:
+        """A delivery leaves ``in_flight`` once its outcome is committed: ``send_due`` returns when all are."""
         with self._lock:
             for outcome in batch:
                 self.in_flight.pop(outcome.job.id, None)
-            self._writing = set()
         self._freed.set()  # for send_due, and for a claim that waited for room
-
-    def _stop_recorder(self) -> None:
-        with self._lock:
-            self._recorder_stop = True
-            recorder = self._recorder
-        self._outcome_ready.set()
-        if recorder is not None:
-            recorder.join()
-
-    def _settle(self, session, batch: list[Outcome]) -> None:
-        """The outcomes and their events, in one transaction (the trail shows who was told what, when):
-        one read of which deliveries are still pending, one executemany UPDATE, then the events."""
-        connection = session.connection()  # Core statements: the ORM's execute path only costs Python
-        pending = set(connection.execute(STILL_PENDING, {"ids": sorted({o.job.id for o in batch})}).scalars())
-        backoff = self.config.backoff
-        changes, settled = [], []
-        for outcome in batch:
-            job, error = outcome.job, outcome.error
-            if job.id not in pending:
-                continue  # settled meanwhile (e.g. after its lease ran out)
-            pending.discard(job.id)
-            attempts = job.attempts + 1
-            change = {
-                "delivery_id": job.id,
-                "status": "pending",
-                "attempts": attempts,
-                "last_error": error,
-                "next_attempt_at": None,
-                "sent_at": None,
-            }
-            recipient = mask_recipient(job.channel, job.recipient)
-            if error is None:
-                change.update(status="sent", sent_at=job.now)
-            elif outcome.permanent or attempts >= len(backoff):
-                change.update(status="failed")
-                log.warning(
-                    "notify: delivery %s (%s to %s) failed after %d attempts: %s",
-                    job.id,
-                    job.channel,
-                    recipient,
-                    attempts,
-                    error,
-                )
-            else:
-                change.update(next_attempt_at=job.now + backoff[attempts])
-                log.warning(
-                    "notify: delivery %s (%s to %s) attempt %d failed: %s; next at %s",
-                    job.id,
-                    job.channel,
-                    recipient,
-                    attempts,
-                    error,
-                    change["next_attempt_at"].isoformat(),
-                )
-            changes.append(change)
-            if change["status"] != "pending":
-                settled.append((outcome, change, recipient))
-        if changes:
-            connection.execute(SETTLE, changes)  # one executemany
-        self.runtime.outbox.emit_many(session, [self._notice(*item) for item in settled])
-
-    @staticmethod
-    def _notice(outcome: Outcome, change: dict, recipient: str) -> tuple[str, dict, dict]:
-        """The notification.sent/failed event for a settled delivery, as an outbox item."""
-        job = outcome.job
-        return (
-            f"notification.{change['status']}",
-            {
-                "delivery_id": job.id,
-                "event_id": job.event_id,
-                "event_type": job.event_type,
-                "channel": job.channel,
-                "recipient": recipient,
-                "address": outcome.address if job.channel != "webhook" else None,
-                "attempts": change["attempts"],
-                "case_id": job.case_id,
-                "department": job.department,
-                "community": job.community,
-                "error": change["last_error"],
-            },
-            {"correlation_id": job.envelope.get("correlationid")},
-        )  # ties the notice to its cause
